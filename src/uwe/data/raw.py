@@ -1,0 +1,157 @@
+"""Read each raw source once per process and derive what several tasks and graphs share."""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cached_property, lru_cache
+from pathlib import Path
+
+import pandas as pd
+
+from uwe.data.errors import MissingFilesError
+from uwe.data.readers.esco import read_concepts, read_occupation_skill_relations, read_skill_skill_relations
+from uwe.data.readers.jobbert import read_titles
+from uwe.data.readers.onet import read_onet
+from uwe.data.readers.skill_extraction import read_annotations
+from uwe.data.readers.vacancies import read_vacancies
+from uwe.data.root import SOURCES, locate, resolve_root
+from uwe.data.splits import class_uniform_split, seeded_split
+from uwe.data.text import split_labels
+
+SEED = 42
+SKILLMATCH = "skillmatch"
+
+
+def read_skillmatch_path(path: Path | None) -> Path:
+    """The SkillMatch-1K file, or an error that says how to point the config at it."""
+    if path is None or not path.is_file():
+        raise MissingFilesError(
+            [("SkillMatch-1K CSV (skill_a, skill_b, related)", str(path) if path else "data.skillmatch_path is not set",
+              "the SkillMatch-1K authors' release; then set data.skillmatch_path=/path/to/skillmatch.csv")]
+        )
+    return path
+
+
+@lru_cache(maxsize=None)
+def file_sha256(path: Path, size: int, mtime_ns: int) -> str:
+    """sha256 of a file; size and mtime are part of the memo key so an edited file is hashed anew."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def sha256_of(path: Path) -> str:
+    st = path.stat()
+    return file_sha256(path, st.st_size, st.st_mtime_ns)
+
+
+class RawData:
+    """The raw exports under one data root, each read lazily and at most once.
+
+    Every accessor checks that the files it needs exist and raises :class:`MissingFilesError` listing all of
+    a source's missing files otherwise.
+    """
+
+    def __init__(self, root: str | Path | None = None, skillmatch_path: str | Path | None = None):
+        self.root = resolve_root(root)
+        self.skillmatch_path = Path(skillmatch_path).expanduser().resolve() if skillmatch_path else None
+        self._paths: dict[str, dict[str, Path]] = {}
+
+    def path(self, source: str, file: str) -> Path:
+        if source not in self._paths:
+            self._paths.update(locate(self.root, [source]))
+        return self._paths[source][file]
+
+    def require(self, sources: list[str]) -> None:
+        """Check every file of ``sources`` at once, so one error lists all that is missing."""
+        todo = [s for s in sources if s not in self._paths and s != SKILLMATCH]
+        if todo:
+            self._paths.update(locate(self.root, todo))
+        if SKILLMATCH in sources:
+            self._paths[SKILLMATCH] = {"skillmatch": read_skillmatch_path(self.skillmatch_path)}
+
+    def versions(self, sources: list[str]) -> dict[str, str]:
+        """source -> "<version>; <file> sha256:<12 hex>, ..." for result files and cache keys."""
+        self.require(sources)
+        out = {}
+        for s in sources:
+            files = sorted(set(self._paths[s].values()))
+            digests = ", ".join(f"{p.name} sha256:{sha256_of(p)[:12]}" for p in files)
+            out[s] = f"{SOURCES[s].version if s in SOURCES else 'SkillMatch-1K'}; {digests}"
+        return out
+
+    # ESCO ------------------------------------------------------------------------------------------
+    @lru_cache(maxsize=None)
+    def esco_concepts(self, version: str, kind: str) -> pd.DataFrame:
+        """``kind`` is ``occupations`` or ``skills``."""
+        name = f"{kind}_en.csv"
+        return read_concepts(self.path(f"esco_{version}_classification", name), name)
+
+    def esco_labels(self, version: str, kind: str) -> dict[str, str]:
+        """URI -> stripped preferred label."""
+        df = self.esco_concepts(version, kind)
+        return dict(zip(df["conceptUri"], df["preferredLabel"]))
+
+    @cached_property
+    def occupation_skill_relations(self) -> pd.DataFrame:
+        return read_occupation_skill_relations(self.path("esco_v1.1.1_relations", "occupationSkillRelations.csv"))
+
+    @cached_property
+    def skill_skill_relations(self) -> pd.DataFrame:
+        return read_skill_skill_relations(self.path("esco_v1.1.1_relations", "skillSkillRelations.csv"))
+
+    @cached_property
+    def skill_alias_split(self) -> tuple[dict[str, list[str]], list[str], list[str], list[str]]:
+        """(alias -> its skills' preferred labels, val-pool aliases, test aliases, the val 10%).
+
+        The rest of the val pool (90%) is the ``skill_alias`` training graph.
+        """
+        skills = self.esco_concepts("v1.1.1", "skills")
+        classes: dict[str, list[str]] = {}
+        for pref, alts in zip(skills["preferredLabel"], skills["altLabels"]):
+            for alt in split_labels(alts, exclude=pref):
+                classes.setdefault(alt, []).append(pref)
+        pool, test = class_uniform_split(list(classes.items()))
+        val, _ = seeded_split(pool, 0.1, SEED)
+        return classes, pool, test, val
+
+    # Vacancies ------------------------------------------------------------------------------------
+    @cached_property
+    def vacancies(self) -> pd.DataFrame:
+        return read_vacancies(self.path("vacancies", "job_skill_val.parquet"))
+
+    @cached_property
+    def vacancy_split(self) -> tuple[list[str], list[str]]:
+        """(val titles: 20%, train titles: 80%), stripped, seed 42."""
+        titles = [t.strip() for t in self.vacancies["title"] if t.strip()]
+        return seeded_split(titles, 0.2, SEED)
+
+    def vacancy_pairs(self, titles: list[str]) -> list[tuple[str, str]]:
+        """(title, skill name as published) for the given stripped titles."""
+        keep = set(titles)
+        return [
+            (t.strip(), s)
+            for t, skills in zip(self.vacancies["title"], self.vacancies["skill_name"])
+            if t.strip() in keep
+            for s in skills
+        ]
+
+    # Other sources ------------------------------------------------------------------------------------
+    @lru_cache(maxsize=None)
+    def jobbert_titles(self, file: str) -> pd.DataFrame:
+        return read_titles(self.path("jobbert_eval", file))
+
+    @lru_cache(maxsize=None)
+    def annotations(self, domain: str, split: str) -> pd.DataFrame:
+        return read_annotations(self.path("skill_extraction", f"{domain}_{split}_annotations.csv"))
+
+    @lru_cache(maxsize=None)
+    def onet(self, file: str) -> pd.DataFrame:
+        return read_onet(self.path("onet", file))
+
+    def onet_titles(self) -> dict[str, str]:
+        """O*NET-SOC code -> occupation title (stripped)."""
+        df = self.onet("Occupation Data.txt")
+        return dict(zip(df["O*NET-SOC Code"], df["Title"].str.strip()))

@@ -1,0 +1,67 @@
+"""job2skill and skill2job: ESCO occupation <-> skill relations (test), vacancy titles (val)."""
+
+from __future__ import annotations
+
+from uwe.data.raw import RawData
+from uwe.data.task import RankingTask, build_task
+
+TEST_SOURCES = ["esco_v1.1.1_classification", "esco_v1.1.1_relations"]
+VAL_SOURCES = ["esco_v1.1.1_classification", "vacancies"]
+
+
+def occupation_skill_pairs(raw: RawData) -> tuple[list[tuple[str, str]], int]:
+    """(occupation label, skill label) for essential AND optional relations; and how many rows name a URI
+    missing from the classification export (dropped)."""
+    occ = raw.esco_labels("v1.1.1", "occupations")
+    skills = raw.esco_labels("v1.1.1", "skills")
+    rel = raw.occupation_skill_relations
+    pairs, unknown = [], 0
+    for o, s in zip(rel["occupationUri"], rel["skillUri"]):
+        if o in occ and s in skills:
+            pairs.append((occ[o], skills[s]))
+        else:
+            unknown += 1
+    return pairs, unknown
+
+
+def _vacancy_val_pairs(raw: RawData) -> list[tuple[str, str]]:
+    """(val title, skill) with the ESCO v1.2.0 skill names kept as published: they map to v1.1.1 only by
+    exact preferred label (WORKBENCH.md: 9,820 of 10,137 distinct labels map)."""
+    val_titles, _ = raw.vacancy_split
+    return raw.vacancy_pairs(val_titles)
+
+
+def _exact(pairs: list[tuple[str, str]], space: set[str], label_side: int) -> tuple[list[tuple[str, str]], int]:
+    """Keep pairs whose label (as published, unstripped) is exactly a target; count the others."""
+    kept = [p for p in pairs if p[label_side] in space]
+    return kept, len(pairs) - len(kept)
+
+
+def job2skill(raw: RawData, split: str) -> RankingTask:
+    skills = list(raw.esco_labels("v1.1.1", "skills").values())
+    if split == "test":
+        pairs, unknown = occupation_skill_pairs(raw)
+        sources = TEST_SOURCES
+    else:
+        pairs, unknown = _exact(_vacancy_val_pairs(raw), set(skills), 1)
+        sources = VAL_SOURCES
+    return build_task(
+        "job2skill", split, pairs, skills, sources=raw.versions(sources),
+        target_space="esco_v1.1.1_skills", dropped={"unmapped_label": unknown} if unknown else {},
+    )
+
+
+def skill2job(raw: RawData, split: str) -> RankingTask:
+    if split == "test":
+        pairs, unknown = occupation_skill_pairs(raw)
+        targets = list(raw.esco_labels("v1.1.1", "occupations").values())
+        sources, space = TEST_SOURCES, "esco_v1.1.1_occupations"
+    else:
+        skills = set(raw.esco_labels("v1.1.1", "skills").values())
+        pairs, unknown = _exact(_vacancy_val_pairs(raw), skills, 1)
+        targets = [t for t, _ in pairs]
+        sources, space = VAL_SOURCES, "vacancy_val_titles"
+    return build_task(
+        "skill2job", split, [(s, o) for o, s in pairs], targets, sources=raw.versions(sources),
+        target_space=space, dropped={"unmapped_label": unknown} if unknown else {},
+    )

@@ -1,0 +1,1 @@
+"""Encoder, pooling, scoring heads and losses of UWE."""

@@ -1,0 +1,43 @@
+"""Scoring heads: s(q, y) for every query-target pair, from the encoder's ``Embeddings``.
+
+Pure score functions (``*_scores``) hold the math; the ``*Head`` modules wire them to ``Embeddings`` and share
+the chunked inference loop of ``ScoringHead``. ``build_head(name, **kwargs)`` builds one by its config name.
+"""
+
+from __future__ import annotations
+
+from uwe.models.heads.base import DEFAULT_CHUNK_SIZE, ScoringHead
+from uwe.models.heads.cosine import CosineHead, cosine_scores
+from uwe.models.heads.maxsim import MaxSimHead, maxsim_scores
+from uwe.models.heads.soft_li import SoftLateInteractionHead, soft_li_scores
+from uwe.models.heads.soft_li_pooled import SoftLateInteractionPooledHead, soft_li_pooled_scores
+
+HEADS: dict[str, type[ScoringHead]] = {
+    "cosine": CosineHead,
+    "maxsim": MaxSimHead,
+    "soft_li_pooled": SoftLateInteractionPooledHead,
+    "soft_li": SoftLateInteractionHead,
+}
+
+
+def build_head(name: str, **kwargs) -> ScoringHead:
+    """The head registered as ``name`` (a key of ``HEADS``), built with ``kwargs``."""
+    if name not in HEADS:
+        raise ValueError(f"unknown head {name!r}; valid: {', '.join(HEADS)}")
+    return HEADS[name](**kwargs)
+
+
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "HEADS",
+    "CosineHead",
+    "MaxSimHead",
+    "ScoringHead",
+    "SoftLateInteractionHead",
+    "SoftLateInteractionPooledHead",
+    "build_head",
+    "cosine_scores",
+    "maxsim_scores",
+    "soft_li_pooled_scores",
+    "soft_li_scores",
+]

@@ -1,0 +1,133 @@
+"""Shared fixtures: a tiny hand-made data root in the real formats, and the real one when present."""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+REAL_ROOT = Path(os.environ.get("UWE_DATA_DIR") or Path(__file__).resolve().parents[1] / ".." / "shared" / "data").resolve()
+
+E = "http://data.europa.eu/esco/"
+OCCUPATIONS = pd.DataFrame(
+    {
+        "conceptType": "Occupation",
+        "conceptUri": [E + "occupation/o1", E + "occupation/o2"],
+        "preferredLabel": ["data scientist ", "baker"],
+        "altLabels": ["data analyst\nml engineer\ndata scientist", "pastry baker\nb"],
+        "hiddenLabels": ["", "bread maker"],
+        "description": ["Analyse data.", "Bake bread."],
+    }
+)
+SKILLS = pd.DataFrame(
+    {
+        "conceptType": "KnowledgeSkillCompetence",
+        "conceptUri": [E + f"skill/s{i}" for i in range(1, 5)],
+        "preferredLabel": ["python", "statistics", "bake bread", "knead dough"],
+        # "stats" is an alias of two skills: it must get both labels.
+        "altLabels": ["python programming\npy3", "stats\nstatistical analysis", "bread baking\nstats", "kneading"],
+        "hiddenLabels": "",
+        "description": ["Use Python. Write scripts.", "Apply statistics.", "", "Knead dough by hand."],
+    }
+)
+RELATIONS = pd.DataFrame(
+    {
+        "occupationUri": [E + "occupation/o1", E + "occupation/o1", E + "occupation/o2", E + "occupation/o2", E + "occupation/gone"],
+        "relationType": ["essential", "optional", "essential", "optional", "essential"],
+        "skillType": "skill/competence",
+        "skillUri": [E + "skill/s1", E + "skill/s2", E + "skill/s3", E + "skill/s4", E + "skill/s1"],
+    }
+)
+SKILL_RELATIONS = pd.DataFrame(
+    {
+        "originalSkillUri": [E + "skill/s1", E + "skill/s3"],
+        "originalSkillType": "knowledge",
+        "relationType": "optional",
+        "relatedSkillType": "knowledge",
+        "relatedSkillUri": [E + "skill/s2", E + "skill/s4"],
+    }
+)
+
+
+def write_root(root: Path) -> Path:
+    """A complete data root: ESCO v1.1.1 classification as a zip, relations as an extracted folder."""
+    esco = root / "esco" / "v1.1.1"
+    esco.mkdir(parents=True)
+    with zipfile.ZipFile(esco / "classification.zip", "w") as zf:
+        zf.writestr("occupations_en.csv", OCCUPATIONS.to_csv(index=False))
+        zf.writestr("skills_en.csv", SKILLS.to_csv(index=False))
+    (esco / "relations").mkdir()
+    RELATIONS.to_csv(esco / "relations" / "occupationSkillRelations.csv", index=False)
+    SKILL_RELATIONS.to_csv(esco / "relations" / "skillSkillRelations.csv", index=False)
+    old = root / "esco" / "v1.1.0"
+    old.mkdir(parents=True)
+    with zipfile.ZipFile(old / "esco_v1.1.0.zip", "w") as zf:
+        zf.writestr("sub/skills_en.csv", SKILLS.iloc[:3].to_csv(index=False))
+    jb = root / "jobbert_eval"
+    jb.mkdir()
+    titles = pd.DataFrame(
+        {
+            "vacancyTitle": ["Senior Data Scientist", "Baker", " Baker ", "Unknown"],
+            "conceptUri": [E + "occupation/o1", E + "occupation/o2", E + "occupation/o2", E + "occupation/zz"],
+        }
+    )
+    titles.to_csv(jb / "titles.test.csv")
+    titles.rename(columns={"vacancyTitle": "text", "conceptUri": "label"}).to_csv(jb / "titles.csv", index=False)
+    se = root / "skill_extraction"
+    se.mkdir()
+    ann = pd.DataFrame(
+        {
+            "sentence": ["Write Python code .", "Write Python code .", "Bake and knead .", "Be nice .", "Bake and knead ."],
+            "span": "x",
+            "sub_span": "",
+            "label": ["python", "statistics", "bake bread", "UNDERSPECIFIED", "knead dough"],
+        }
+    )
+    for d in ("house", "tech"):
+        for s in ("validation", "test"):
+            ann.to_csv(se / f"{d}_{s}_annotations.csv", index=False)
+    vac = root / "vacancies"
+    vac.mkdir()
+    pd.DataFrame(
+        {
+            "title": [f"title {i}" for i in range(10)],
+            "skill_name": [["python", "statistics "] if i % 2 else ["bake bread", "old v1.2 skill"] for i in range(10)],
+        }
+    ).to_parquet(vac / "job_skill_val.parquet")
+    onet = root / "onet" / "29.2"
+    onet.mkdir(parents=True)
+    (onet / "Occupation Data.txt").write_text(
+        "O*NET-SOC Code\tTitle\tDescription\r\n11-1\tChief Executives\tRun.\r\n15-2\tData Scientists\tModel.\r\n"
+    )
+    (onet / "Technology Skills.txt").write_text(
+        "O*NET-SOC Code\tExample\tCommodity Code\r\n11-1\tExcel\t1\r\n15-2\tExcel\t1\r\n15-2\tPython\t2\r\n"
+    )
+    (onet / "Alternate Titles.txt").write_text(
+        "O*NET-SOC Code\tAlternate Title\tShort Title\r\n11-1\tCEO\tn/a\r\n15-2\tML Scientist\tn/a\r\n15-2\tCEO\tn/a\r\n"
+    )
+    return root
+
+
+@pytest.fixture
+def tiny_root(tmp_path: Path) -> Path:
+    return write_root(tmp_path / "data")
+
+
+def require_real_data() -> Path:
+    if not (REAL_ROOT / "esco").is_dir():
+        # In CI the shared mirror is part of the contract: its absence is a failure, not a skip.
+        if os.environ.get("CI"):
+            pytest.fail(f"real data not found at {REAL_ROOT}; CI expects ../shared/data beside the clone")
+        pytest.skip(f"real data not found at {REAL_ROOT} (set UWE_DATA_DIR)")
+    return REAL_ROOT
+
+
+@pytest.fixture(scope="session")
+def real_catalog(tmp_path_factory):
+    """The real data root, built once per test session into a fresh cache (so CI proves the cold path)."""
+    from uwe.data.catalog import Catalog
+
+    return Catalog(require_real_data(), cache_dir=tmp_path_factory.mktemp("uwe-cache"))

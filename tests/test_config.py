@@ -1,0 +1,49 @@
+"""The Hydra config tree composes, and every task_mix names real graphs with alpha and tau."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from uwe.data.graphs import GRAPHS
+from uwe.data.mix import parse_mix
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+MIXES = sorted(p.stem for p in (CONF / "task_mix").glob("*.yaml"))
+
+
+def compose_train(*overrides: str):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(config_name="train", overrides=list(overrides))
+
+
+@pytest.mark.parametrize("mix", MIXES)
+def test_every_task_mix_composes(mix):
+    graphs = OmegaConf.to_container(compose_train(f"task_mix={mix}").task_mix.graphs)
+    parsed = parse_mix(graphs)
+    assert parsed and set(parsed) <= set(GRAPHS)
+
+
+def test_mix_contents_and_paper_weights():
+    assert parse_mix(OmegaConf.to_container(compose_train("task_mix=all").task_mix.graphs)) == {
+        "vacancy_skill": (1.0, 0.05),
+        "occupation_alias": (0.5, 0.02),
+        "skill_alias": (0.5, 0.02),
+        "skill_description": (0.5, 0.02),
+    }
+    assert list(compose_train("task_mix=job2skill").task_mix.graphs) == ["vacancy_skill"]
+    assert "skill_alias" not in compose_train("task_mix=no_skill_alias").task_mix.graphs
+    tuned = compose_train("task_mix=all", "task_mix.graphs.skill_alias.tau=0.1").task_mix.graphs.skill_alias
+    assert tuned.tau == 0.1
+
+
+def test_bad_mix_values_are_refused():
+    from uwe.data.errors import DataError
+
+    with pytest.raises(DataError, match="tau > 0"):
+        parse_mix({"skill_alias": {"alpha": 1, "tau": 0}})
+    with pytest.raises(DataError, match="unknown graph 'skils'"):
+        parse_mix({"skils": {}})
