@@ -49,7 +49,7 @@ class Catalog:
 
     def require(self, task_keys: list[str], graph_names: list[str] = ()) -> None:
         """Check all raw files these tasks and graphs read, raising one error that lists every missing one."""
-        sources = {s for k in task_keys for s in self._spec(k.split("/")[0]).sources[k.split("/")[1]]}
+        sources = {s for k in task_keys for s in self._sources(*k.split("/"))}
         sources |= {s for g in graph_names for s in self._graph_spec(g).sources}
         self.raw.require(sorted(sources))
 
@@ -65,13 +65,18 @@ class Catalog:
             raise UnknownNameError("graph", name, list(graph_builders.GRAPHS))
         return spec
 
-    def task(self, name: str, split: str = "test") -> RankingTask:
+    def _sources(self, name: str, split: str) -> tuple[str, ...]:
         spec = self._spec(name)
         if split not in spec.splits:
             raise UnknownNameError(f"split of task {name}", split, list(spec.splits))
+        return spec.sources[split]
+
+    def task(self, name: str, split: str = "test") -> RankingTask:
+        sources = self._sources(name, split)
+        spec = self._spec(name)
         key = f"task:{name}/{split}"
         if key not in self._memo:
-            versions = self.raw.versions(list(spec.sources[split]))
+            versions = self.raw.versions(list(sources))
             path = self._path("tasks", f"{name}-{split}", cache_key("task", f"{name}/{split}", versions))
             self._memo[key] = cached(RankingTask, path, lambda: spec.build(self.raw, split))
         return self._memo[key]

@@ -1,0 +1,41 @@
+"""Contrastive losses on a head's score matrix [B_Q, B_Y] and the batch's positive mask.
+
+Every loss module has the same ``forward(scores, pos_mask, tau, pairs=None)``: ``pos_mask`` [B_Q, B_Y] bool
+holds all in-batch edges, ``pairs`` [P, 2] the sampled (query row, target column) pairs (None: the diagonal,
+(q_i, y_i) for i < min(B_Q, B_Y)). ``build_loss(name, **kwargs)`` builds one by its config name.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from uwe.models.losses.infonce import InfoNCELoss, infonce, sampled_pairs
+from uwe.models.losses.m2m_infonce import M2MInfoNCELoss, m2m_infonce, m2m_infonce_directions
+from uwe.models.losses.sym_infonce import SymInfoNCELoss, sym_infonce
+
+LOSSES: dict[str, type[nn.Module]] = {
+    "infonce": InfoNCELoss,
+    "sym_infonce": SymInfoNCELoss,
+    "m2m_infonce": M2MInfoNCELoss,
+}
+
+
+def build_loss(name: str, **kwargs) -> nn.Module:
+    """The loss registered as ``name`` (a key of ``LOSSES``), built with ``kwargs``."""
+    if name not in LOSSES:
+        raise ValueError(f"unknown loss {name!r}; valid: {', '.join(LOSSES)}")
+    return LOSSES[name](**kwargs)
+
+
+__all__ = [
+    "LOSSES",
+    "InfoNCELoss",
+    "M2MInfoNCELoss",
+    "SymInfoNCELoss",
+    "build_loss",
+    "infonce",
+    "m2m_infonce",
+    "m2m_infonce_directions",
+    "sampled_pairs",
+    "sym_infonce",
+]

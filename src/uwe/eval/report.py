@@ -1,0 +1,80 @@
+"""Results files: ``results.json`` (everything needed to trust and reproduce a number) and ``results.md``."""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from importlib import metadata
+from pathlib import Path
+
+from uwe.data import PROTOCOL
+from uwe.data.tasks.registry import TASKS
+from uwe.eval.evaluate import TaskResult
+
+LIBRARIES = ("uwe", "torch", "transformers", "tokenizers", "safetensors", "lightning", "hydra-core", "omegaconf",
+             "numpy", "pandas", "rank-bm25", "wandb", "sentence-transformers")
+
+
+def library_versions() -> dict[str, str]:
+    out = {"python": sys.version.split()[0], "platform": platform.platform()}
+    for lib in LIBRARIES:
+        try:
+            out[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            out[lib] = "not installed"
+    return out
+
+
+def build_record(results: dict[str, TaskResult], macro: dict | None, model: dict, config: dict,
+                 split: str, wall_time_s: float) -> dict:
+    data = {}
+    for r in results.values():
+        data.update(r.sources)
+    return {
+        "protocol": PROTOCOL,
+        "split": split,
+        "model": model,
+        "data_sources": data,
+        "macro": macro,
+        "macro_groups": sorted({t.group for t in TASKS.values() if t.group}),
+        "tasks": {k: r.to_dict() for k, r in results.items()},
+        "subsampled": any(r.subsampled for r in results.values()),
+        "wall_time_s": round(wall_time_s, 1),
+        "libraries": library_versions(),
+        "config": config,
+    }
+
+
+def format_table(record: dict, metrics=("map", "rp@10", "mrr")) -> str:
+    """A Markdown table in percent: WorkBench tasks, their macro, then the tasks reported apart."""
+    head = "| task | queries x targets | " + " | ".join(m.upper() for m in metrics) + " |"
+    rows = [head, "|" + "---|" * (len(metrics) + 2)]
+
+    def row(name: str, r: dict) -> str:
+        size = f"{r['evaluated_queries']:,} x {r['sizes']['targets']:,}"
+        note = " (subsampled)" if r["subsampled"] else ""
+        note += " (surrogate)" if r.get("surrogate") else ""
+        return f"| {name}{note} | {size} | " + " | ".join(f"{100 * r['metrics'][m]:.2f}" for m in metrics) + " |"
+
+    tasks = record["tasks"]
+    apart = [k for k in tasks if TASKS[k.split("/")[0]].group is None]
+    rows += [row(k, tasks[k]) for k in tasks if k not in apart]
+    if record["macro"]:
+        rows.append("| **macro (6 groups)** | | " + " | ".join(f"**{100 * record['macro'][m]:.2f}**" for m in metrics) + " |")
+    rows += [row(k, tasks[k]) for k in apart]
+    return "\n".join(rows)
+
+
+def write_results(out_dir: Path, record: dict) -> tuple[Path, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    js, md = out_dir / "results.json", out_dir / "results.md"
+    js.write_text(json.dumps(record, indent=1, default=str))
+    model = record["model"]
+    title = model.get("encoder") or model.get("name")
+    md.write_text(
+        f"# {record['protocol']} / {record['split']}: {title} ({model.get('head', model['kind'])})\n\n"
+        + format_table(record)
+        + f"\n\nWall time {record['wall_time_s']} s. Full record: results.json.\n"
+    )
+    return js, md

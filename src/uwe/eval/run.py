@@ -1,0 +1,89 @@
+"""From a composed eval config to a results record: the code behind ``eval.py`` and train.py's final test."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from uwe.data.catalog import Catalog
+from uwe.data.tasks.registry import WORKBENCH_TASKS, ZERO_SHOT_TASKS
+from uwe.eval.baselines import BM25Scorer, RandomScorer
+from uwe.eval.evaluate import TaskResult, evaluate_task, macro
+from uwe.eval.report import build_record, write_results
+from uwe.eval.scorers import BaselineScorer, EncoderScorer, Scorer
+from uwe.models.encoder import TextEncoder
+from uwe.models.heads import build_head
+
+log = logging.getLogger(__name__)
+
+
+def default_tasks(split: str) -> list[str]:
+    return WORKBENCH_TASKS + (ZERO_SHOT_TASKS if split == "test" else [])
+
+
+def build_encoder_scorer(cfg: DictConfig) -> EncoderScorer:
+    head_kwargs = {k: v for k, v in OmegaConf.to_container(cfg.head).items() if k != "name"}
+    head = build_head(cfg.head.name, **head_kwargs)
+    encoder = TextEncoder.from_name(cfg.encoder.name, max_length=cfg.encoder.max_length, pooling=cfg.pooling.name,
+                                    keep_tokens=head.needs_tokens)
+    return EncoderScorer(encoder, head, cfg.paths.cache_dir, cfg.encoder.batch_size, cfg.score_chunk,
+                         refresh_cache=cfg.refresh_cache)
+
+
+def build_scorer(cfg: DictConfig) -> Scorer:
+    kind = cfg.model.kind
+    if kind == "encoder":
+        return build_encoder_scorer(cfg)
+    if kind == "bm25":
+        return BaselineScorer(BM25Scorer(), "bm25")
+    if kind == "random":
+        return BaselineScorer(RandomScorer(seed=cfg.seed), "random")
+    raise ValueError(f"model.kind={kind!r} is not one of encoder, bm25, random")
+
+
+def check_subsampling(cfg: DictConfig) -> None:
+    if cfg.max_queries is not None and cfg.split == "test" and not cfg.force_subsample:
+        raise ValueError(
+            f"max_queries={cfg.max_queries} on the test split would not give reportable numbers; use split=val, "
+            "or add force_subsample=true (the results are then marked subsampled)"
+        )
+    if cfg.max_queries is not None and cfg.max_queries < 1:
+        raise ValueError(f"max_queries must be a positive integer or null, got {cfg.max_queries}")
+
+
+def run_eval(cfg: DictConfig, scorer: Scorer | None = None, out_dir: Path | None = None,
+             show_progress: bool = True) -> dict:
+    """Evaluate ``scorer`` (or the one ``cfg`` describes) on ``cfg.tasks`` and write the results files."""
+    check_subsampling(cfg)
+    start = time.perf_counter()
+    catalog = Catalog(cfg.data.root, cfg.data.cache_dir, cfg.data.use_cache, cfg.data.skillmatch_path)
+    names = list(cfg.tasks) if cfg.tasks else default_tasks(cfg.split)
+    catalog.require([f"{n}/{cfg.split}" for n in names])  # bad names and every missing file, before any work
+    tasks = [catalog.task(n, cfg.split) for n in names]
+    scorer = scorer or build_scorer(cfg)
+    results: dict[str, TaskResult] = {}
+    for task in tasks:
+        results[task.key] = r = evaluate_task(scorer, task, chunk=cfg.chunk, max_queries=cfg.max_queries,
+                                              seed=cfg.seed, show_progress=show_progress)
+        log.info("%s: %s (%.1f s)", task.key, {k: round(100 * v, 2) for k, v in r.metrics.items()}, r.seconds)
+    record = build_record(results, macro(results), scorer.describe(), OmegaConf.to_container(cfg, resolve=True),
+                          cfg.split, time.perf_counter() - start)
+    if out_dir is not None:
+        js, md = write_results(out_dir, record)
+        log.info("results written to %s and %s", js, md)
+    return record
+
+
+def log_to_logger(logger, record: dict, prefix: str) -> None:
+    """Per-task metrics and the macro as ``<prefix>/<task>/<metric>``; W&B also gets the table."""
+    metrics = {f"{prefix}/{k.split('/')[0]}/{m}": v for k, r in record["tasks"].items() for m, v in r["metrics"].items()}
+    if record["macro"]:
+        metrics.update({f"{prefix}/macro_{m}": v for m, v in record["macro"].items()})
+    logger.log_metrics(metrics)
+    if hasattr(logger, "log_table"):
+        rows = [[k, *(r["metrics"][m] for m in ("map", "rp@10", "mrr"))] for k, r in record["tasks"].items()]
+        logger.log_table(key=f"{prefix}/results", columns=["task", "map", "rp@10", "mrr"], data=rows)
+

@@ -1,0 +1,83 @@
+"""What evaluation ranks with: anything that scores a chunk of queries against a whole target space."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol
+
+import torch
+
+from uwe.models.embeddings import Embeddings
+from uwe.models.encoder import TextEncoder
+from uwe.models.heads.base import ScoringHead
+from uwe.models.space_cache import load_or_encode
+
+
+class Scorer(Protocol):
+    """``iter_scores`` yields ``(first query row, scores [chunk, len(targets)])`` covering every query once."""
+
+    name: str
+
+    def iter_scores(self, queries: list[str], targets: list[str], space: str, chunk: int) -> Iterator[tuple[int, torch.Tensor]]:
+        ...
+
+    def describe(self) -> dict:
+        ...
+
+
+class EncoderScorer:
+    """A bi-encoder and a scoring head, with each target space encoded once and cached on disk.
+
+    Targets are cached under ``cache_dir`` keyed by the encoder's weights and the target list (a stale file
+    is refused, see :mod:`uwe.models.space_cache`) and kept in memory for the run, so job2skill and skillnorm
+    share the ESCO skill space. Queries are encoded a chunk at a time (duplicates once) so memory stays
+    bounded at 71,538 queries.
+    """
+
+    def __init__(self, encoder: TextEncoder, head: ScoringHead, cache_dir: str | Path, batch_size: int = 256,
+                 score_chunk: int | None = None, show_progress: bool = True, refresh_cache: bool = False):
+        self.encoder, self.head = encoder, head
+        self.cache_dir = Path(cache_dir).expanduser()
+        self.batch_size, self.score_chunk, self.show_progress = batch_size, score_chunk, show_progress
+        self.refresh_cache = refresh_cache
+        self.name = f"{encoder.name}+{type(head).__name__}"
+        self._spaces: dict[str, tuple[list[str], Embeddings]] = {}
+
+    def space(self, targets: list[str], space: str) -> Embeddings:
+        cached = self._spaces.get(space)
+        if cached is None or cached[0] != targets:
+            emb = load_or_encode(self.encoder, targets, self.cache_dir, space, self.batch_size,
+                                 refresh=self.refresh_cache, show_progress=self.show_progress)
+            self._spaces[space] = cached = (targets, emb)
+        return cached[1]
+
+    def iter_scores(self, queries, targets, space, chunk):
+        t = self.space(targets, space)
+        for start in range(0, len(queries), chunk):
+            q = self.encoder.encode(queries[start:start + chunk], self.batch_size, show_progress=False)
+            yield start, self.head.score_chunked(q, t, self.score_chunk)
+
+    def describe(self) -> dict:
+        return {
+            "kind": "encoder",
+            "encoder": self.encoder.name,
+            "head": type(self.head).__name__,
+            "max_length": self.encoder.max_length,
+            "pooling": self.encoder.pooling,
+            "weights_sha256": self.encoder.weights_fingerprint(),
+        }
+
+
+class BaselineScorer:
+    """Wraps a scorer with ``score(queries, targets) -> [Q, T]`` (BM25, random) into chunks."""
+
+    def __init__(self, impl, name: str):
+        self.impl, self.name = impl, name
+
+    def iter_scores(self, queries, targets, space, chunk):
+        for start in range(0, len(queries), chunk):
+            yield start, self.impl.score(queries[start:start + chunk], targets)
+
+    def describe(self) -> dict:
+        return {"kind": "baseline", "name": self.name, **{k: v for k, v in vars(self.impl).items() if isinstance(v, (int, float, str))}}
