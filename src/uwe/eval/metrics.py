@@ -7,7 +7,7 @@ ranking is reproducible. The rank of a relevant target ``j`` of query ``q`` is t
 
 which is all any metric needs. Counting it costs two comparison passes over a score row per relevant
 target; that is 10-30x cheaper than sorting 13,896 targets when a query has a few labels (SkillNorm's
-71,538 queries have one or two), and still cheaper than a sort at job2skill's ~41 labels per query.
+71,538 queries have one or two), and about as fast as a sort at job2skill's ~41 labels per query.
 Scores are never filtered: negative and zero scores rank like any other.
 
 Metrics (R = the query's relevant set; a query with no label is skipped, not counted as 0):

@@ -33,7 +33,20 @@ def build_encoder_scorer(cfg: DictConfig) -> EncoderScorer:
                          refresh_cache=cfg.refresh_cache)
 
 
+def build_checkpoint_scorer(cfg: DictConfig) -> EncoderScorer:
+    """A trained UWE model with its own encoder, pooling and head (the config's encoder/head are ignored)."""
+    from uwe.train.module import UWEModule
+
+    module = UWEModule.load_trained(cfg.ckpt_path)
+    log.info("evaluating checkpoint %s (encoder %s, head %s)", cfg.ckpt_path, module.hparams.encoder["name"],
+             module.hparams.head["name"])
+    return EncoderScorer(module.encoder, module.head, cfg.paths.cache_dir, cfg.encoder.batch_size, cfg.score_chunk,
+                         refresh_cache=cfg.refresh_cache)
+
+
 def build_scorer(cfg: DictConfig) -> Scorer:
+    if cfg.get("ckpt_path"):
+        return build_checkpoint_scorer(cfg)
     kind = cfg.model.kind
     if kind == "encoder":
         return build_encoder_scorer(cfg)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
@@ -30,25 +31,35 @@ class EncoderScorer:
     """A bi-encoder and a scoring head, with each target space encoded once and cached on disk.
 
     Targets are cached under ``cache_dir`` keyed by the encoder's weights and the target list (a stale file
-    is refused, see :mod:`uwe.models.space_cache`) and kept in memory for the run, so job2skill and skillnorm
+    is refused, see :mod:`uwe.models.space_cache`), or only in memory when ``cache_dir`` is None (validation
+    during training, where the weights change every step); either way they are kept for the scorer's life, so job2skill and skillnorm
     share the ESCO skill space. Queries are encoded a chunk at a time (duplicates once) so memory stays
     bounded at 71,538 queries.
     """
 
-    def __init__(self, encoder: TextEncoder, head: ScoringHead, cache_dir: str | Path, batch_size: int = 256,
+    def __init__(self, encoder: TextEncoder, head: ScoringHead, cache_dir: str | Path | None, batch_size: int = 256,
                  score_chunk: int | None = None, show_progress: bool = True, refresh_cache: bool = False):
         self.encoder, self.head = encoder, head
-        self.cache_dir = Path(cache_dir).expanduser()
+        self.cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else None
         self.batch_size, self.score_chunk, self.show_progress = batch_size, score_chunk, show_progress
         self.refresh_cache = refresh_cache
         self.name = f"{encoder.name}+{type(head).__name__}"
         self._spaces: dict[str, tuple[list[str], Embeddings]] = {}
 
+    @property
+    def model_tag(self) -> str:
+        """The encoder's name as a file-name part: a space has one cache file per model name, and a file
+        whose key no longer matches (the weights behind that name changed) is stale and refused."""
+        return re.sub(r"[^\w.-]+", "_", self.encoder.name).strip("_.") or "encoder"
+
     def space(self, targets: list[str], space: str) -> Embeddings:
         cached = self._spaces.get(space)
         if cached is None or cached[0] != targets:
-            emb = load_or_encode(self.encoder, targets, self.cache_dir, space, self.batch_size,
-                                 refresh=self.refresh_cache, show_progress=self.show_progress)
+            if self.cache_dir is None:
+                emb = self.encoder.encode(targets, self.batch_size, show_progress=self.show_progress)
+            else:
+                emb = load_or_encode(self.encoder, targets, self.cache_dir, f"{space}.{self.model_tag}", self.batch_size,
+                                     refresh=self.refresh_cache, show_progress=self.show_progress)
             self._spaces[space] = cached = (targets, emb)
         return cached[1]
 

@@ -1,0 +1,1 @@
+"""Training UWE: multi-graph batches, the LightningModule, callbacks and the run driver."""

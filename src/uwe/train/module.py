@@ -1,0 +1,161 @@
+"""The UWE LightningModule: encoder + head + loss composed from config, trained on a task mixture."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+import hydra
+import lightning as L
+import torch
+from torch.utils.data import DataLoader
+from transformers import get_linear_schedule_with_warmup
+
+from uwe.data.mix import MixEntry
+from uwe.data.task import RankingTask
+from uwe.eval.evaluate import evaluate_task, macro
+from uwe.eval.scorers import EncoderScorer
+from uwe.models.distributed import gather_embeddings, gather_ids
+from uwe.models.encoder import TextEncoder
+from uwe.models.heads import build_head
+from uwe.models.losses import build_loss
+from uwe.train.batches import MixBatches, loader
+
+log = logging.getLogger(__name__)
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite; training stops and the last good checkpoint is kept."""
+
+
+def _kwargs(cfg: dict) -> dict:
+    return {k: v for k, v in cfg.items() if k != "name"}
+
+
+class UWEModule(L.LightningModule):
+    """Bi-encoder trained with a contrastive loss on several bipartite graphs at once.
+
+    Args:
+        encoder: ``{name, max_length, ...}`` (conf/encoder); pooling: ``{name}`` (conf/pooling).
+        head: ``{name, **kwargs}`` (conf/head); loss: ``{name, **kwargs}`` (conf/loss).
+        graphs: ``{graph name: {alpha, tau}}``: each graph's loss weight and temperature.
+        optimizer: a ``_partial_`` optimizer config (conf/optimizer); warmup_ratio: linear warm-up share of
+            ``max_steps``, then linear decay to zero.
+        batch: ``{nodes, pad_prob}``: right nodes per graph per step on each process, padding augmentation.
+        seed: seeds batches and dropout per step, so a resumed run replays an uninterrupted one.
+
+    The training data (:meth:`attach`) and validation tasks are not hyperparameters: a checkpoint rebuilds
+    the model alone, e.g. for ``eval.py ckpt_path=...``.
+    """
+
+    def __init__(self, encoder: dict, pooling: dict, head: dict, loss: dict, graphs: dict, optimizer: dict,
+                 warmup_ratio: float = 0.1, batch: dict | None = None, seed: int = 42, steps_per_epoch: int = 100):
+        super().__init__()
+        self.save_hyperparameters()
+        self.head = build_head(head["name"], **_kwargs(head))
+        self.encoder = TextEncoder.from_name(encoder["name"], max_length=encoder["max_length"],
+                                             pooling=pooling["name"], keep_tokens=self.head.needs_tokens)
+        self.loss_fn = build_loss(loss["name"], **_kwargs(loss))
+        self._batches: MixBatches | None = None
+        self._val_tasks: list[RankingTask] = []
+
+    def attach(self, mix: list[MixEntry], val_tasks: list[RankingTask]) -> None:
+        """Give the module its training graphs and (already sub-sampled) validation tasks."""
+        batch = self.hparams.batch or {}
+        rank = self.trainer.global_rank if self._trainer is not None else 0
+        self._batches = MixBatches(mix, batch.get("nodes", 64), self.hparams.steps_per_epoch, self.hparams.seed,
+                                   rank, batch.get("pad_prob"))
+        self._val_tasks = val_tasks
+
+    @classmethod
+    def load_trained(cls, ckpt_path: str | Path) -> "UWEModule":
+        """A checkpoint's model on the CPU, in eval mode, its encoder named after the checkpoint (target-space
+        caches are per model name, so a trained model never meets the zero-shot encoder's caches)."""
+        path = Path(ckpt_path).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"checkpoint {path} not found; pass the .ckpt written by train.py (checkpoints/)")
+        module = cls.load_from_checkpoint(str(path), map_location="cpu")
+        stamp = hashlib.sha256(f"{path.resolve()}:{path.stat().st_mtime_ns}".encode()).hexdigest()[:10]
+        module.encoder.name = f"uwe-{path.stem}-{stamp}"
+        return module.eval()
+
+    # data -------------------------------------------------------------------------------------------
+    def train_dataloader(self) -> DataLoader:
+        if self._batches is None:
+            raise RuntimeError("UWEModule.attach(mix, val_tasks) must be called before fit")
+        self._batches.rank = self.global_rank
+        return loader(self._batches)
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader([0], batch_size=None)  # one tick: the evaluation runs in on_validation_epoch_end
+
+    def on_train_epoch_start(self) -> None:
+        self._batches.set_epoch(self.current_epoch)
+
+    # steps ------------------------------------------------------------------------------------------
+    def _embed(self, texts: list[str]):
+        tokens = self.encoder.tokenize(texts)
+        return self.encoder(tokens["input_ids"].to(self.device), tokens["attention_mask"].to(self.device))
+
+    def graph_loss(self, name: str, batch) -> torch.Tensor:
+        """The configured loss of one graph on the global batch (gathered over processes under DDP)."""
+        q, t = gather_embeddings(self._embed(batch.left)), gather_embeddings(self._embed(batch.right))
+        left_ids, right_ids = gather_ids(batch.left_ids), gather_ids(batch.right_ids)
+        pairs = global_pairs(batch.pairs, len(batch.left), len(batch.right))
+        pos = self._batches.samplers[name].positives(left_ids.cpu(), right_ids.cpu()).to(self.device)
+        return self.loss_fn(self.head(q, t), pos, self.hparams.graphs[name]["tau"], pairs.to(self.device))
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        # Dropout masks depend on the step alone, so a resumed run draws the same ones.
+        torch.manual_seed(hash((self.hparams.seed, self.global_step, self.global_rank)) % 2**63)
+        total = 0.0
+        for name, graph_batch in batch.items():
+            loss = self.graph_loss(name, graph_batch)
+            self.log(f"train/{name}/loss", loss.detach(), batch_size=len(graph_batch.right))
+            total = total + self.hparams.graphs[name]["alpha"] * loss
+        if not torch.isfinite(total):
+            raise NonFiniteLossError(
+                f"step {self.global_step}: the loss is {total.item()} (graph losses above); training stopped and "
+                f"the last good checkpoint is kept in {self.trainer.default_root_dir}. Lower optimizer.lr or raise tau."
+            )
+        self.log("train/loss", total.detach(), prog_bar=True, batch_size=1)
+        return total
+
+    def validation_step(self, batch, batch_idx) -> None:
+        pass
+
+    def on_validation_epoch_end(self) -> None:
+        """WorkBench val splits (sub-sampled, seeded): ``val/<task>/map`` and ``val/macro_map``."""
+        if not self._val_tasks:
+            return
+        scorer = EncoderScorer(self.encoder, self.head, cache_dir=None, show_progress=False)
+        results = {t.key: evaluate_task(scorer, t, show_progress=False) for t in self._val_tasks}
+        for r in results.values():
+            self.log(f"val/{r.key.split('/')[0]}/map", r.metrics["map"], batch_size=1)
+        overall = macro(results)
+        if overall is None:  # not every group validated: the mean over what was
+            overall = {m: sum(r.metrics[m] for r in results.values()) / len(results) for m in ("map", "rp@10")}
+        self.log("val/macro_map", overall["map"], prog_bar=True, batch_size=1)
+        self.log("val/macro_rp@10", overall["rp@10"], batch_size=1)
+
+    # optimisation -----------------------------------------------------------------------------------
+    def configure_optimizers(self):
+        optimizer = hydra.utils.instantiate(self.hparams.optimizer)(self.parameters())  # a _partial_ config
+        total = max(1, self.trainer.max_steps)
+        scheduler = get_linear_schedule_with_warmup(optimizer, int(self.hparams.warmup_ratio * total), total)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def global_pairs(pairs: torch.Tensor, n_left: int, n_right: int) -> torch.Tensor:
+    """Local sampled pairs [P, 2] -> rows/columns of the gathered global batch (offsets of earlier ranks)."""
+    sizes = gather_ids(torch.tensor([n_left, n_right], dtype=torch.int64)).view(-1, 2)
+    if len(sizes) == 1:
+        return pairs
+    all_pairs, offsets = [], torch.zeros(2, dtype=torch.int64)
+    gathered = gather_ids(pairs.flatten()).view(-1, 2)
+    counts = gather_ids(torch.tensor([len(pairs)], dtype=torch.int64))
+    for n, size in zip(counts.tolist(), sizes):
+        all_pairs.append(gathered[:n] + offsets)
+        gathered, offsets = gathered[n:], offsets + size
+    return torch.cat(all_pairs)

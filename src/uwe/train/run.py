@@ -1,0 +1,93 @@
+"""From a composed train config to a trained, validated, tested and exported model."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import hydra
+import lightning as L
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from omegaconf import DictConfig, OmegaConf
+
+from uwe.data.catalog import Catalog
+from uwe.data.mix import load_mix
+from uwe.eval.evaluate import subsample
+from uwe.eval.report import format_table
+from uwe.eval.run import log_to_logger, run_eval
+from uwe.eval.scorers import EncoderScorer
+from uwe.data.tasks.registry import WORKBENCH_TASKS
+from uwe.models.export import export_model
+from uwe.train.callbacks import ProgressLog
+from uwe.train.module import UWEModule
+
+log = logging.getLogger(__name__)
+
+
+def build_module(cfg: DictConfig, mix) -> UWEModule:
+    c = OmegaConf.to_container(cfg, resolve=True)
+    return UWEModule(
+        encoder=c["encoder"], pooling=c["pooling"], head=c["head"], loss=c["loss"],
+        graphs={e.graph.name: {"alpha": e.alpha, "tau": e.tau} for e in mix},
+        optimizer=c["optimizer"], warmup_ratio=c["warmup_ratio"], batch=c["batch"], seed=c["seed"],
+        steps_per_epoch=c["val"]["every_n_steps"],
+    )
+
+
+def build_logger(cfg: DictConfig):
+    return hydra.utils.instantiate(cfg.logger) if cfg.logger and "_target_" in cfg.logger else False
+
+
+def train(cfg: DictConfig, callbacks_extra: list | None = None) -> dict:
+    """Fit on ``cfg.task_mix``, keep the best checkpoint by ``val/macro_map``, test it, export it.
+
+    ``callbacks_extra`` are added to the trainer's own. Returns the test results record (also written to
+    ``results.json`` in the run folder).
+    """
+    L.seed_everything(cfg.seed, workers=True)
+    out = Path(cfg.paths.output_dir)
+    catalog = Catalog(cfg.data.root, cfg.data.cache_dir, cfg.data.use_cache, cfg.data.skillmatch_path)
+    tasks = OmegaConf.to_container(cfg.tasks) if cfg.tasks is not None else None
+    mix = load_mix(catalog, OmegaConf.to_container(cfg.task_mix.graphs), tasks)  # the leakage guard
+    val_names = list(cfg.val.tasks) if cfg.val.tasks else WORKBENCH_TASKS
+    val_tasks = [subsample(catalog.task(n, "val"), cfg.val.max_queries, cfg.seed) for n in val_names]
+    empty = [t.key for t in val_tasks if not t.queries]
+    if empty:
+        log.warning("validation skips %s: no queries", ", ".join(empty))
+        val_tasks = [t for t in val_tasks if t.queries]
+
+    module = build_module(cfg, mix)
+    logger = build_logger(cfg)
+    checkpoints = ModelCheckpoint(dirpath=out / "checkpoints", monitor="val/macro_map", mode="max",
+                                  filename="best-{step}", save_last=True, auto_insert_metric_name=False)
+    callbacks = [checkpoints, ProgressLog(cfg.trainer.get("log_every_n_steps", 10))]
+    callbacks += ([LearningRateMonitor("step")] if logger else []) + list(callbacks_extra or [])
+    trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, logger=logger, callbacks=callbacks, default_root_dir=str(out))
+    module.attach(mix, val_tasks)
+    trainer.fit(module, ckpt_path=cfg.ckpt_path)
+    if not trainer.is_global_zero:
+        return {}
+
+    best_path = checkpoints.best_model_path or checkpoints.last_model_path
+    log.info("best checkpoint %s (val/macro_map %s)", best_path, checkpoints.best_model_score)
+    best = UWEModule.load_trained(best_path)
+    scorer = EncoderScorer(best.encoder, best.head, cfg.paths.cache_dir, cfg.encoder.batch_size, cfg.score_chunk)
+    record = run_eval(cfg, scorer=scorer, out_dir=out)
+    record["checkpoint"] = {"path": best_path, "val_macro_map": _float(checkpoints.best_model_score),
+                            "global_step": trainer.global_step}
+    (out / "results.json").write_text(json.dumps(record, indent=1, default=str))
+    print(format_table(record))
+    if logger:
+        log_to_logger(logger, record, prefix="test")
+        logger.finalize("success")
+    if cfg.export:
+        folder = export_model(best.encoder, cfg.head.name, {k: v for k, v in OmegaConf.to_container(cfg.head).items()
+                                                          if k != "name"}, out / "model",
+                              metadata={"checkpoint": best_path, "task_mix": list(best.hparams.graphs)})
+        log.info("exported model folder %s", folder)
+    return record
+
+
+def _float(x) -> float | None:
+    return None if x is None else float(x)

@@ -1,0 +1,76 @@
+"""Node-centric batches from one bipartite training graph (the paper: sample skills, then neighbours)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from uwe.data.graph import TrainingGraph
+
+
+@dataclass
+class GraphBatch:
+    """One graph's share of a training step.
+
+    Attributes:
+        left, right: the texts of the sampled left and right nodes (left: titles, aliases, sentences).
+        left_ids [B_L], right_ids [B_R]: their node indices in the graph (int64).
+        pairs [P, 2]: the sampled (left row, right column) edges; infonce uses only these.
+    """
+
+    left: list[str]
+    right: list[str]
+    left_ids: torch.Tensor
+    right_ids: torch.Tensor
+    pairs: torch.Tensor
+
+
+class GraphSampler:
+    """Samples ``nodes`` distinct right nodes (skills, occupations) and one random neighbour of each.
+
+    The positive mask of a batch is NOT the sampled pairs: :meth:`positives` marks every edge of the graph
+    among the sampled nodes, which is what the many-to-many loss needs (and what makes it differ from InfoNCE).
+
+    ``pad_prob``: with this probability a left text is followed by a random non-matching left text of the
+    graph (the paper pads vacancy sentences with probability 0.8); 0 turns the augmentation off.
+    """
+
+    def __init__(self, graph: TrainingGraph, nodes: int, pad_prob: float = 0.0):
+        if nodes < 1:
+            raise ValueError(f"batch nodes must be >= 1, got {nodes}")
+        self.graph, self.nodes, self.pad_prob = graph, min(nodes, len(graph.right)), pad_prob
+        order = np.argsort(graph.edges[:, 1], kind="stable")
+        self._by_right = graph.edges[order, 0]  # left ids grouped by right node (CSR)
+        self._start = np.searchsorted(graph.edges[order, 1], np.arange(len(graph.right) + 1))
+        # An edge (l, r) as one int64 key, for vectorised membership tests.
+        self._edge_keys = np.sort(graph.edges[:, 0] * len(graph.right) + graph.edges[:, 1])
+
+    def sample(self, rng: np.random.Generator) -> GraphBatch:
+        right = rng.choice(len(self.graph.right), self.nodes, replace=False)
+        degree = self._start[right + 1] - self._start[right]
+        left_of_pair = self._by_right[self._start[right] + (rng.random(len(right)) * degree).astype(np.int64)]
+        left, rows = np.unique(left_of_pair, return_inverse=True)
+        pairs = np.stack([rows, np.arange(len(right))], axis=1)
+        return GraphBatch(
+            left=[self._left_text(i, rng) for i in left],
+            right=[self.graph.right[j] for j in right],
+            left_ids=torch.from_numpy(left.astype(np.int64)),
+            right_ids=torch.from_numpy(right.astype(np.int64)),
+            pairs=torch.from_numpy(pairs.astype(np.int64)),
+        )
+
+    def positives(self, left_ids: torch.Tensor, right_ids: torch.Tensor) -> torch.Tensor:
+        """[B_L, B_R] bool: True where the graph has the edge (left_ids[i], right_ids[j])."""
+        keys = left_ids.numpy()[:, None] * len(self.graph.right) + right_ids.numpy()[None, :]
+        pos = np.searchsorted(self._edge_keys, keys).clip(max=len(self._edge_keys) - 1)
+        return torch.from_numpy(self._edge_keys[pos] == keys)
+
+    def _left_text(self, i: int, rng: np.random.Generator) -> str:
+        text = self.graph.left[i]
+        if self.pad_prob and rng.random() < self.pad_prob:
+            other = int(rng.integers(len(self.graph.left)))
+            if other != i:  # a random other text; the graph is large, so it is almost never a match
+                text = f"{text} {self.graph.left[other]}"
+        return text

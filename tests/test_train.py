@@ -1,0 +1,145 @@
+"""Training end to end on the tiny encoder and the hand-made data root: every loss x head, resume, NaN, CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+from uwe.train.module import NonFiniteLossError, UWEModule
+from uwe.train.run import train
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def compose_train(tmp_path: Path, root: Path, *overrides: str):
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return compose(config_name="train", overrides=[
+            "experiment=smoke", "logger=none", f"data.root={root}", "data.use_cache=false",
+            f"paths.output_dir={tmp_path / 'run'}", f"paths.cache_dir={tmp_path / 'spaces'}",
+            "max_queries=null", "force_subsample=false", "export=false", "trainer.enable_progress_bar=false",
+            "trainer.enable_model_summary=false", *overrides])
+
+
+@pytest.mark.parametrize("loss", ["infonce", "sym_infonce", "m2m_infonce"])
+@pytest.mark.parametrize("head", ["cosine", "maxsim", "soft_li_pooled", "soft_li"])
+def test_five_steps_of_every_loss_and_head(tiny_root, tmp_path, loss, head):
+    record = train(compose_train(tmp_path, tiny_root, f"loss={loss}", f"head={head}", "trainer.max_steps=5",
+                                 "val.every_n_steps=5"))
+    assert record["checkpoint"]["global_step"] == 5
+    assert record["model"]["head"] == {"cosine": "CosineHead", "maxsim": "MaxSimHead",
+                                       "soft_li_pooled": "SoftLateInteractionPooledHead",
+                                       "soft_li": "SoftLateInteractionHead"}[head]
+    assert 0.0 < record["macro"]["map"] <= 1.0
+    metrics = (tmp_path / "run" / "checkpoints")
+    assert (metrics / "last.ckpt").is_file()
+
+
+class KillAt(L.Callback):
+    """Stands in for a killed process: dies when training reaches ``step``."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if trainer.global_step == self.step:
+            raise KeyboardInterrupt
+
+
+def test_killed_and_resumed_run_ends_like_an_uninterrupted_one(tiny_root, tmp_path):
+    steps = ["trainer.max_steps=6", "val.every_n_steps=2"]
+    whole = train(compose_train(tmp_path / "a", tiny_root, *steps))
+    with pytest.raises((KeyboardInterrupt, SystemExit)):
+        train(compose_train(tmp_path / "b", tiny_root, *steps), callbacks_extra=[KillAt(3)])
+    last = tmp_path / "b" / "run" / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=False)["global_step"] == 2
+    resumed = train(compose_train(tmp_path / "b", tiny_root, *steps, f"ckpt_path={last}"))
+    assert resumed["checkpoint"]["global_step"] == whole["checkpoint"]["global_step"] == 6
+    assert resumed["checkpoint"]["val_macro_map"] == pytest.approx(whole["checkpoint"]["val_macro_map"], abs=1e-9)
+    for key, r in whole["tasks"].items():
+        assert resumed["tasks"][key]["metrics"] == pytest.approx(r["metrics"], abs=1e-9), key
+
+
+def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tiny_root, tmp_path, monkeypatch):
+    real = UWEModule.graph_loss
+
+    def poisoned(self, name, batch):
+        loss = real(self, name, batch)
+        return loss * float("nan") if self.global_step >= 2 else loss
+
+    monkeypatch.setattr(UWEModule, "graph_loss", poisoned)
+    with pytest.raises(NonFiniteLossError, match="step 2: the loss is nan.*last good checkpoint"):
+        train(compose_train(tmp_path, tiny_root, "trainer.max_steps=6", "val.every_n_steps=2"))
+    ckpt = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=False)
+    assert ckpt["global_step"] == 2
+    assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values() if v.is_floating_point())
+
+
+def test_m2m_loss_decreases_on_a_fixed_batch(tiny_root, tmp_path):
+    cfg = compose_train(tmp_path, tiny_root, "optimizer.lr=1e-3")
+    from uwe.data.catalog import Catalog
+    from uwe.data.mix import load_mix
+    from uwe.train.run import build_module
+
+    mix = load_mix(Catalog(tiny_root, use_cache=False), {"vacancy_skill": {"alpha": 1.0, "tau": 0.05}})
+    module = build_module(cfg, mix)
+    module.attach(mix, [])
+    batch = module._batches[0]["vacancy_skill"]
+    opt = torch.optim.AdamW(module.parameters(), lr=1e-3)
+    module.encoder.eval()  # no dropout: the same batch must give a falling loss
+    losses = []
+    for _ in range(8):
+        loss = module.graph_loss("vacancy_skill", batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.7 * losses[0], losses
+
+
+def run_cli(args: list[str], tmp_path: Path, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+def test_multirun_sweeps_task_mix_and_loss_one_wandb_run_each(tiny_root, tmp_path):
+    sweep = tmp_path / "sweep"
+    run_cli(["train.py", "-m", "task_mix=job2skill,jobnorm", "loss=infonce,m2m_infonce", "experiment=smoke",
+             "logger=wandb", f"data.root={tiny_root}", "data.use_cache=false", f"paths.cache_dir={tmp_path / 's'}",
+             "export=false", f"hydra.sweep.dir={sweep}"], tmp_path)
+    results = sorted(sweep.glob("*/results.json"))
+    assert len(results) == 4
+    mixes = {tuple(json.loads(r.read_text())["config"]["task_mix"]["graphs"]) for r in results}
+    assert mixes == {("vacancy_skill",), ("occupation_alias",)}
+    assert len(list(sweep.glob("*/wandb/offline-run-*"))) == 4  # wandb.finish() per job: four separate runs
+
+
+def test_ddp_two_cpu_processes(tiny_root, tmp_path):
+    out = tmp_path / "ddp"
+    run_cli(["train.py", "experiment=smoke", "trainer=ddp", f"data.root={tiny_root}", "data.use_cache=false",
+             f"paths.cache_dir={tmp_path / 's'}", "export=false", f"hydra.run.dir={out}"], tmp_path)
+    record = json.loads((out / "results.json").read_text())
+    assert record["checkpoint"]["global_step"] == 4 and record["config"]["trainer"]["devices"] == 2
+
+
+def test_eval_py_evaluates_a_checkpoint_with_its_own_head(tiny_root, tmp_path):
+    record = train(compose_train(tmp_path, tiny_root, "head=soft_li", "trainer.max_steps=2", "val.every_n_steps=2"))
+    out = tmp_path / "eval"
+    run_cli(["eval.py", f"ckpt_path={record['checkpoint']['path']}", f"data.root={tiny_root}", "data.use_cache=false",
+             f"paths.cache_dir={tmp_path / 'spaces'}", f"hydra.run.dir={out}"], tmp_path)
+    again = json.loads((out / "results.json").read_text())
+    assert again["model"]["head"] == "SoftLateInteractionHead"
+    for key, r in record["tasks"].items():
+        assert again["tasks"][key]["metrics"] == pytest.approx(r["metrics"], abs=1e-6), key
+    assert not math.isnan(again["macro"]["map"])
