@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
@@ -12,7 +11,7 @@ import torch
 from uwe.models.embeddings import Embeddings
 from uwe.models.encoder import TextEncoder
 from uwe.models.heads.base import ScoringHead
-from uwe.models.space_cache import load_or_encode
+from uwe.models.space_cache import cache_name, load_or_encode
 
 
 class Scorer(Protocol):
@@ -46,19 +45,13 @@ class EncoderScorer:
         self.name = f"{encoder.name}+{type(head).__name__}"
         self._spaces: dict[str, tuple[list[str], Embeddings]] = {}
 
-    @property
-    def model_tag(self) -> str:
-        """The encoder's name as a file-name part: a space has one cache file per model name, and a file
-        whose key no longer matches (the weights behind that name changed) is stale and refused."""
-        return re.sub(r"[^\w.-]+", "_", self.encoder.name).strip("_.") or "encoder"
-
     def space(self, targets: list[str], space: str) -> Embeddings:
         cached = self._spaces.get(space)
         if cached is None or cached[0] != targets:
             if self.cache_dir is None:
                 emb = self.encoder.encode(targets, self.batch_size, show_progress=self.show_progress)
             else:
-                emb = load_or_encode(self.encoder, targets, self.cache_dir, f"{space}.{self.model_tag}", self.batch_size,
+                emb = load_or_encode(self.encoder, targets, self.cache_dir, cache_name(space, self.encoder), self.batch_size,
                                      refresh=self.refresh_cache, show_progress=self.show_progress)
             self._spaces[space] = cached = (targets, emb)
         return cached[1]

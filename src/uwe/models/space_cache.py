@@ -44,6 +44,17 @@ class StaleCacheError(CacheError):
     """The cache for a space was made with other weights or another target list."""
 
 
+def cache_name(space: str, encoder: TextEncoder) -> str:
+    """``{space}[.tokens].{model tag}``: one cache file per space, model name and kind of embedding.
+
+    The model tag is the encoder's name made file-safe. A pooled and a token cache of one model never meet,
+    so neither refuses the other as stale; a file whose key changed under the same name (new weights behind
+    a name) is stale and refused.
+    """
+    tag = re.sub(r"[^\w.-]+", "_", encoder.name).strip("_.") or "encoder"
+    return f"{space}{'.tokens' if encoder.keep_tokens else ''}.{tag}"
+
+
 def cache_key(encoder: TextEncoder, texts: list[str]) -> str:
     """sha256 hex of the encoder's fingerprint and the exact target list (order included: it is the row order)."""
     digest = hashlib.sha256(encoder.weights_fingerprint().encode())

@@ -1,0 +1,261 @@
+"""Rank texts against a cached target space in milliseconds: ``Ranker.from_pretrained(...).rank(texts, space, k)``.
+
+A target space (a list of labels: all ESCO skills, your own taxonomy) is encoded once, kept on disk with
+:func:`uwe.models.space_cache.load_or_encode` (keyed by the encoder's weights and the exact label list; a
+stale file is refused) and in memory; ranking is then one encoder pass over the texts plus the head's scores
+and a top-k.
+
+Examples (zero-shot MiniLM with cosine; a trained UWE export ranks with its own head):
+    >>> from uwe import Ranker                                   # doctest: +SKIP
+    >>> ranker = Ranker.from_pretrained("minilm")                # doctest: +SKIP
+    >>> ranker.rank("data scientist", "esco_skills", k=3)        # doctest: +SKIP
+    [[('computer science', 0.6903...), ('data analytics', 0.6281...), ('data warehouse', 0.6183...)]]
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from uwe.data.cache import default_cache_dir
+from uwe.models.embeddings import Embeddings
+from uwe.models.encoder import TextEncoder
+from uwe.models.export import HEAD_CONFIG, load_exported
+from uwe.models.heads import ScoringHead, build_head
+from uwe.models.space_cache import cache_name, load_or_encode
+
+# Built-in spaces: name -> (task, split) whose target list it is. Their cache files are named after the
+# task's ``target_space``, exactly as evaluation names them, so eval.py and the ranker share pooled caches.
+BUILTIN_SPACES: dict[str, tuple[str, str]] = {
+    "esco_skills": ("job2skill", "test"),  # 13,896 ESCO v1.1.1 skills
+    "esco_occupations": ("jobnorm", "test"),  # 3,007 ESCO v1.1.1 occupations
+    "onet_tech_skills": ("onet_job2skill", "test"),  # 8,768 O*NET 29.2 technology skills
+}
+QUERY_CHUNK = 256  # texts encoded and scored at a time: scores stay [256, N targets] however many texts
+
+
+class UnknownSpaceError(LookupError):
+    """A space name that is neither built in nor added; the message lists the valid ones."""
+
+
+@dataclass(frozen=True)
+class Space:
+    """A target space in memory: its labels and their embeddings (row i is ``labels[i]``)."""
+
+    name: str
+    labels: list[str]
+    embeddings: Embeddings
+
+
+def top_k(scores: torch.Tensor, k: int) -> list[list[tuple[int, float]]]:
+    """Per row of ``scores`` [N, T], the ``k`` best columns as (column, score): score descending, ties by column.
+
+    ``torch.topk`` finds the k-th best score; every column at least that good is then ordered stably, so a
+    tie is broken by the lower column index even across the k-th position.
+
+    Examples:
+        >>> top_k(torch.tensor([[0.25, 0.75, 0.5, 0.75], [1.0, 0.0, 0.0, 0.0]]), 2)
+        [[(1, 0.75), (3, 0.75)], [(0, 1.0), (1, 0.0)]]
+    """
+    kth = scores.topk(k, dim=1).values[:, -1:]
+    result = []
+    for row, bound in zip(scores, kth):
+        columns = (row >= bound).nonzero().squeeze(1)  # ascending column order
+        best = columns[row[columns].sort(descending=True, stable=True).indices[:k]]
+        result.append(list(zip(best.tolist(), row[best].tolist())))
+    return result
+
+
+def check_labels(labels: list[str]) -> None:
+    """Raise ValueError unless ``labels`` is a non-empty list of non-empty strings, unique after stripping."""
+    if isinstance(labels, str) or not isinstance(labels, (list, tuple)):
+        raise ValueError(f"labels must be a list of strings, got {type(labels).__name__}")
+    if not labels:
+        raise ValueError("labels is empty: a space needs at least one label")
+    seen: dict[str, int] = {}
+    for i, label in enumerate(labels):
+        if not isinstance(label, str):
+            raise ValueError(f"labels[{i}] is a {type(label).__name__}, not a str: {label!r}")
+        key = label.strip()
+        if not key:
+            raise ValueError(f"labels[{i}] is empty ({label!r})")
+        if key in seen:
+            raise ValueError(f"labels[{i}] {label!r} duplicates labels[{seen[key]}] {labels[seen[key]]!r} "
+                             "(compared after stripping whitespace)")
+        seen[key] = i
+
+
+def check_texts(texts: str | list[str]) -> list[str]:
+    """``texts`` as a list (one string becomes a list of one); ValueError if it is empty or holds an empty text."""
+    texts = [texts] if isinstance(texts, str) else texts
+    if not isinstance(texts, (list, tuple)) or not texts:
+        raise ValueError(f"texts must be a string or a non-empty list of strings, got {texts!r}")
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise ValueError(f"texts[{i}] is a {type(text).__name__}, not a str: {text!r}")
+        if not text.strip():
+            raise ValueError(f"texts[{i}] is empty ({text!r})")
+    return list(texts)
+
+
+def _load_model(path_or_name: str | Path, head: str | None) -> tuple[TextEncoder, ScoringHead]:
+    """Encoder and head from an export folder, a train.py checkpoint or an encoder name (see ``from_pretrained``)."""
+    path = Path(path_or_name).expanduser()
+    if (path / HEAD_CONFIG).is_file() or path.suffix == ".ckpt":
+        if head is not None:
+            raise ValueError(f"{path} brings its own head; head={head!r} applies to encoder names only")
+        if path.suffix != ".ckpt":
+            encoder, trained_head, _ = load_exported(path)
+            return encoder, trained_head
+        from uwe.train.module import UWEModule  # Lightning and Hydra: imported only for checkpoints
+
+        module = UWEModule.load_trained(path)
+        return module.encoder, module.head
+    head_module = build_head(head or "cosine")
+    encoder = TextEncoder.from_name(str(path_or_name), keep_tokens=head_module.needs_tokens)
+    return encoder, head_module
+
+
+def _to(embeddings: Embeddings, device: torch.device) -> Embeddings:
+    if embeddings.tokens is None:
+        return Embeddings(embeddings.pooled.to(device))
+    return Embeddings(embeddings.pooled.to(device), embeddings.tokens.to(device), embeddings.mask.to(device))
+
+
+class Ranker:
+    """An encoder and a scoring head with target spaces cached on disk and in memory.
+
+    Args:
+        encoder: encodes texts and labels; put in eval mode for good.
+        head: scores every text against every label (``score_chunked``).
+        cache_dir: where spaces are cached (default ``$UWE_CACHE_DIR`` or ``~/.cache/uwe``, as evaluation).
+        data_root: the data root of the built-in spaces (default: :func:`uwe.data.root.resolve_root`).
+        device: where encoding and scoring run; cached spaces are moved there once.
+        batch_size: texts per encoder batch.
+        show_progress: a progress bar while a space is encoded (never for queries).
+
+    Thread safety: every public method holds one re-entrant lock, so calls from many threads are serialised.
+    Scoring alone would be re-entrant, but a fast tokenizer must not be shared by concurrent calls (Rust's
+    "Already borrowed"), and a lazily loaded space must be encoded once. On a CPU each call already uses
+    every core, so serialising costs little throughput.
+    """
+
+    def __init__(self, encoder: TextEncoder, head: ScoringHead, cache_dir: str | Path | None = None,
+                 data_root: str | Path | None = None, device: str | torch.device = "cpu", batch_size: int = 256,
+                 show_progress: bool = True):
+        self.device = torch.device(device)
+        self.encoder = encoder.to(self.device).eval()
+        self.head = head.to(self.device).eval()
+        self.cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+        self.data_root = data_root
+        self.batch_size, self.show_progress = batch_size, show_progress
+        self._spaces: dict[str, Space] = {}
+        self._catalog = None
+        self._lock = threading.RLock()
+
+    @classmethod
+    def from_pretrained(cls, path_or_name: str | Path, head: str | None = None, cache_dir: str | Path | None = None,
+                        device: str = "cpu", data_root: str | Path | None = None,
+                        show_progress: bool = True) -> "Ranker":
+        """A ranker from a trained or a zero-shot model.
+
+        Args:
+            path_or_name: a folder written by :func:`uwe.models.export.export_model` (``uwe export``; it has
+                ``uwe_head.json`` and brings its own head), a ``.ckpt`` written by train.py, or an encoder name
+                for zero-shot ranking: ``minilm``, ``mpnet``, ``tiny``, a Hugging Face model folder or hub name.
+            head: the head of a zero-shot encoder, by config name (default ``cosine``); not allowed with an
+                export or a checkpoint.
+            cache_dir, device, data_root, show_progress: as for :class:`Ranker`.
+        """
+        encoder, head_module = _load_model(path_or_name, head)
+        return cls(encoder, head_module, cache_dir, data_root, device, show_progress=show_progress)
+
+    @property
+    def name(self) -> str:
+        """The model's name (the encoder's), as in cache files."""
+        return self.encoder.name
+
+    def describe(self) -> dict:
+        """Model name, head, pooling, max_length and device, e.g. for a health check."""
+        return {"model": self.encoder.name, "head": type(self.head).__name__, "pooling": self.encoder.pooling,
+                "max_length": self.encoder.max_length, "device": str(self.device)}
+
+    def add_space(self, name: str, labels: list[str], refresh: bool = False) -> Space:
+        """Encode (or load from the cache) the labels of a new space ``name`` and keep it in memory.
+
+        Args:
+            name: letters, digits, ``_``, ``.`` or ``-`` (it names the cache file); not a built-in name.
+            labels: non-empty, unique after stripping whitespace; ranked results return them as given.
+            refresh: re-encode and replace a cached file of ``name`` made with other labels or weights
+                (without it such a file is refused with :class:`uwe.models.space_cache.StaleCacheError`).
+        """
+        if not isinstance(name, str) or not re.fullmatch(r"[\w.-]+", name):
+            raise ValueError(f"space name {name!r} must be letters, digits, '_', '.' or '-'")
+        if name in BUILTIN_SPACES:
+            raise ValueError(f"{name!r} is a built-in space; pick another name")
+        check_labels(labels)
+        with self._lock:
+            self._spaces[name] = self._encode_space(name, name, list(labels), refresh)
+            return self._spaces[name]
+
+    def spaces(self) -> dict[str, int | None]:
+        """Every space's name and size: the built-in ones (None until first used) and those added."""
+        with self._lock:
+            sizes: dict[str, int | None] = dict.fromkeys(BUILTIN_SPACES)
+            sizes.update({name: len(space.labels) for name, space in self._spaces.items()})
+            return sizes
+
+    def space(self, name: str) -> Space:
+        """Space ``name`` in memory; a built-in one is read from the data root and its cache on first use."""
+        with self._lock:
+            if name in self._spaces:
+                return self._spaces[name]
+            if name not in BUILTIN_SPACES:
+                raise UnknownSpaceError(f"unknown space {name!r}; valid: {', '.join(sorted(self.spaces()))}")
+            if self._catalog is None:
+                from uwe.data.catalog import Catalog
+
+                self._catalog = Catalog(self.data_root)
+            task = self._catalog.task(*BUILTIN_SPACES[name])
+            self._spaces[name] = self._encode_space(name, task.target_space, task.targets, refresh=False)
+            return self._spaces[name]
+
+    def scores(self, texts: str | list[str], space: str) -> torch.Tensor:
+        """Scores [len(texts), len(space)] of every text against every label of ``space``, on the CPU."""
+        texts = check_texts(texts)
+        with self._lock:
+            target = self.space(space).embeddings
+            return torch.cat([self._score(texts[i:i + QUERY_CHUNK], target).cpu()
+                              for i in range(0, len(texts), QUERY_CHUNK)])
+
+    def rank(self, texts: str | list[str], space: str, k: int = 10) -> list[list[tuple[str, float]]]:
+        """The top ``k`` (label, score) of ``space`` for each text, best first, ties by label position.
+
+        Raises:
+            ValueError: an empty text, or ``k`` outside 1..len(space).
+            UnknownSpaceError: ``space`` is neither built in nor added.
+        """
+        texts = check_texts(texts)
+        with self._lock:
+            target = self.space(space)
+            n = len(target.labels)
+            if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= n:
+                raise ValueError(f"k must be an integer from 1 to {n} (the size of {space!r}), got {k!r}")
+            ranked = []
+            for i in range(0, len(texts), QUERY_CHUNK):
+                for row in top_k(self._score(texts[i:i + QUERY_CHUNK], target.embeddings).cpu(), k):
+                    ranked.append([(target.labels[j], score) for j, score in row])
+            return ranked
+
+    def _score(self, texts: list[str], target: Embeddings) -> torch.Tensor:
+        queries = self.encoder.encode(texts, batch_size=self.batch_size, show_progress=False)
+        return self.head.score_chunked(_to(queries, self.device), target)
+
+    def _encode_space(self, name: str, cache_stem: str, labels: list[str], refresh: bool) -> Space:
+        embeddings = load_or_encode(self.encoder, labels, self.cache_dir, cache_name(cache_stem, self.encoder),
+                                    self.batch_size, refresh=refresh, show_progress=self.show_progress)
+        return Space(name, labels, _to(embeddings, self.device))
