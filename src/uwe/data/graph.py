@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from uwe.data.text import strip_pairs
+
 
 @dataclass(frozen=True)
 class TrainingGraph:
@@ -37,13 +39,8 @@ def build_graph(
     left: dict[str, int] = {}
     right: dict[str, int] = {}
     edges: dict[tuple[int, int], None] = {}
-    empty = 0
-    for a, b in pairs:
-        a = a.strip() if isinstance(a, str) else ""
-        b = b.strip() if isinstance(b, str) else ""
-        if not a or not b:
-            empty += 1
-            continue
+    kept, empty = strip_pairs(pairs)
+    for a, b in kept:
         i = left.setdefault(a, len(left))
         j = right.setdefault(b, len(right))
         edges[(i, j)] = None

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from uwe.data.errors import DataError
+from uwe.data.text import strip_pairs
 
 
 @dataclass(frozen=True)
@@ -78,13 +79,8 @@ def build_task(
     dropped = dict(dropped or {})
     merged: dict[str, set[int]] = {}
     unknown: list[str] = []
-    empty = 0
-    for q, label in pairs:
-        q = q.strip() if isinstance(q, str) else ""
-        label = label.strip() if isinstance(label, str) else ""
-        if not q or not label:
-            empty += 1
-            continue
+    kept, empty = strip_pairs(pairs)
+    for q, label in kept:
         merged.setdefault(q, set())
         i = index.get(label)
         if i is None:

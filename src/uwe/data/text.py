@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 
 def split_labels(cell: str, *, exclude: str = "") -> list[str]:
@@ -30,3 +31,21 @@ def split_sentences(text: str) -> list[str]:
     ['Assign staff.', 'Manage budgets, e.g. costs.']
     """
     return [s.strip() for s in _SENTENCE_END.split(text.strip()) if len(s.strip()) > 1]
+
+
+def strip_pairs(pairs: Iterable[tuple[object, object]]) -> tuple[list[tuple[str, str]], int]:
+    """Stripped (a, b) text pairs, and how many were dropped because a side was empty or not a string
+    (NaN from a CSV, None).
+
+    >>> strip_pairs([(" a ", "b"), ("", "b"), ("c", float("nan"))])
+    ([('a', 'b')], 2)
+    """
+    kept, dropped = [], 0
+    for a, b in pairs:
+        a = a.strip() if isinstance(a, str) else ""
+        b = b.strip() if isinstance(b, str) else ""
+        if a and b:
+            kept.append((a, b))
+        else:
+            dropped += 1
+    return kept, dropped
