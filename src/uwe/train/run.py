@@ -82,9 +82,9 @@ def train(cfg: DictConfig, callbacks_extra: list | None = None) -> dict:
         log_to_logger(logger, record, prefix="test")
         logger.finalize("success")
     if cfg.export:
-        folder = export_model(best.encoder, cfg.head.name, {k: v for k, v in OmegaConf.to_container(cfg.head).items()
-                                                          if k != "name"}, out / "model",
-                              metadata={"checkpoint": best_path, "task_mix": list(best.hparams.graphs)})
+        head_kwargs = {k: v for k, v in best.hparams.head.items() if k != "name"}
+        folder = export_model(best.encoder, best.hparams.head["name"], head_kwargs, out / "model",
+                              metadata={"checkpoint": best_path, "task_mix": list(best.hparams.graphs)}, head=best.head)
         log.info("exported model folder %s", folder)
     return record
 
