@@ -102,12 +102,12 @@ def test_unknown_task_fails_before_any_work(tiny_root):
         run_eval(compose_eval(f"data.root={tiny_root}", "tasks=[jobnrom]", "model=random"), show_progress=False)
 
 
-@pytest.mark.parametrize("model", ["random", "bm25"])
-def test_eval_py_writes_results(tiny_root, tmp_path, model):
+@pytest.mark.parametrize("model,logger", [("random", "csv"), ("bm25", "none")])
+def test_eval_py_writes_results(tiny_root, tmp_path, model, logger):
     out = tmp_path / "run"
     proc = subprocess.run(
         [sys.executable, "eval.py", f"model={model}", f"data.root={tiny_root}", f"data.cache_dir={tmp_path / 'c'}",
-         f"hydra.run.dir={out}"],
+         f"hydra.run.dir={out}", f"logger={logger}"],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -120,3 +120,9 @@ def test_eval_py_writes_results(tiny_root, tmp_path, model):
     assert record["macro"] is not None and "| **macro (6 groups)** |" in proc.stdout
     values = np.array([r["metrics"]["map"] for r in record["tasks"].values()])
     assert np.all((values > 0) & (values <= 1))
+    if logger == "csv":  # the same numbers reach the logger, namespaced test/<task>/<metric>
+        import csv
+
+        (row,) = csv.DictReader((next(out.glob("csv/*/metrics.csv"))).open())
+        assert float(row["test/jobnorm/map"]) == pytest.approx(record["tasks"]["jobnorm/test"]["metrics"]["map"])
+        assert float(row["test/macro_map"]) == pytest.approx(record["macro"]["map"])
