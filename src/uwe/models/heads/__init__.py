@@ -11,6 +11,7 @@ from uwe.models.heads.cosine import CosineHead, cosine_scores
 from uwe.models.heads.maxsim import MaxSimHead, maxsim_scores
 from uwe.models.heads.soft_li import SoftLateInteractionHead, soft_li_scores
 from uwe.models.heads.soft_li_pooled import SoftLateInteractionPooledHead, soft_li_pooled_scores
+from uwe.models.registry import build_registered
 
 HEADS: dict[str, type[ScoringHead]] = {
     "cosine": CosineHead,
@@ -22,9 +23,7 @@ HEADS: dict[str, type[ScoringHead]] = {
 
 def build_head(name: str, **kwargs) -> ScoringHead:
     """The head registered as ``name`` (a key of ``HEADS``), built with ``kwargs``."""
-    if name not in HEADS:
-        raise ValueError(f"unknown head {name!r}; valid: {', '.join(HEADS)}")
-    return HEADS[name](**kwargs)
+    return build_registered("head", HEADS, name, **kwargs)
 
 
 __all__ = [

@@ -12,6 +12,7 @@ from torch import nn
 from uwe.models.losses.infonce import InfoNCELoss, infonce, sampled_pairs
 from uwe.models.losses.m2m_infonce import M2MInfoNCELoss, m2m_infonce, m2m_infonce_directions
 from uwe.models.losses.sym_infonce import SymInfoNCELoss, sym_infonce
+from uwe.models.registry import build_registered
 
 LOSSES: dict[str, type[nn.Module]] = {
     "infonce": InfoNCELoss,
@@ -22,9 +23,7 @@ LOSSES: dict[str, type[nn.Module]] = {
 
 def build_loss(name: str, **kwargs) -> nn.Module:
     """The loss registered as ``name`` (a key of ``LOSSES``), built with ``kwargs``."""
-    if name not in LOSSES:
-        raise ValueError(f"unknown loss {name!r}; valid: {', '.join(LOSSES)}")
-    return LOSSES[name](**kwargs)
+    return build_registered("loss", LOSSES, name, **kwargs)
 
 
 __all__ = [

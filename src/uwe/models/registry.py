@@ -1,0 +1,10 @@
+"""Build a component by its config name from a registry (heads, losses)."""
+
+from __future__ import annotations
+
+
+def build_registered(kind: str, registry: dict[str, type], name: str, **kwargs):
+    """``registry[name](**kwargs)``, or a ValueError that lists the valid names of this ``kind``."""
+    if name not in registry:
+        raise ValueError(f"unknown {kind} {name!r}; valid: {', '.join(registry)}")
+    return registry[name](**kwargs)
