@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from uwe.data.graph import TrainingGraph, build_graph
 from uwe.data.leakage import find_leaks
 from uwe.data.raw import RawData
-from uwe.data.tasks.onet import onet_title_skill_pairs
 from uwe.data.tasks.skillsim import related_skill_pairs
 from uwe.data.text import split_labels, split_sentences
 

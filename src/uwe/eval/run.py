@@ -68,8 +68,9 @@ def check_subsampling(cfg: DictConfig) -> None:
 
 
 def run_eval(cfg: DictConfig, scorer: Scorer | None = None, out_dir: Path | None = None,
-             show_progress: bool = True) -> dict:
-    """Evaluate ``scorer`` (or the one ``cfg`` describes) on ``cfg.tasks`` and write the results files."""
+             show_progress: bool = True, extra: dict | None = None) -> dict:
+    """Evaluate ``scorer`` (or the one ``cfg`` describes) on ``cfg.tasks`` and write the results files;
+    ``extra`` entries (e.g. the checkpoint a training run tested) are added to the record."""
     check_subsampling(cfg)
     start = time.perf_counter()
     catalog = Catalog(cfg.data.root, cfg.data.cache_dir, cfg.data.use_cache, cfg.data.skillmatch_path)
@@ -84,6 +85,7 @@ def run_eval(cfg: DictConfig, scorer: Scorer | None = None, out_dir: Path | None
         log.info("%s: %s (%.1f s)", task.key, {k: round(100 * v, 2) for k, v in r.metrics.items()}, r.seconds)
     record = build_record(results, macro(results), scorer.describe(), OmegaConf.to_container(cfg, resolve=True),
                           cfg.split, time.perf_counter() - start)
+    record.update(extra or {})
     if out_dir is not None:
         js, md = write_results(out_dir, record)
         log.info("results written to %s and %s", js, md)

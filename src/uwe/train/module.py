@@ -63,9 +63,9 @@ class UWEModule(L.LightningModule):
     def attach(self, mix: list[MixEntry], val_tasks: list[RankingTask]) -> None:
         """Give the module its training graphs and (already sub-sampled) validation tasks."""
         batch = self.hparams.batch or {}
-        rank = self.trainer.global_rank if self._trainer is not None else 0
+        # The process rank is known only inside fit: train_dataloader sets it.
         self._batches = MixBatches(mix, batch.get("nodes", 64), self.hparams.steps_per_epoch, self.hparams.seed,
-                                   rank, batch.get("pad_prob"))
+                                   pad_prob=batch.get("pad_prob"))
         self._val_tasks = val_tasks
 
     @classmethod

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -73,10 +72,8 @@ def train(cfg: DictConfig, callbacks_extra: list | None = None) -> dict:
     log.info("best checkpoint %s (val/macro_map %s)", best_path, checkpoints.best_model_score)
     best = UWEModule.load_trained(best_path)
     scorer = EncoderScorer(best.encoder, best.head, cfg.paths.cache_dir, cfg.encoder.batch_size, cfg.score_chunk)
-    record = run_eval(cfg, scorer=scorer, out_dir=out)
-    record["checkpoint"] = {"path": best_path, "val_macro_map": _float(checkpoints.best_model_score),
-                            "global_step": trainer.global_step}
-    (out / "results.json").write_text(json.dumps(record, indent=1, default=str))
+    tested = {"path": best_path, "val_macro_map": _float(checkpoints.best_model_score), "global_step": trainer.global_step}
+    record = run_eval(cfg, scorer=scorer, out_dir=out, extra={"checkpoint": tested})
     print(format_table(record))
     if logger:
         log_to_logger(logger, record, prefix="test")
