@@ -8,8 +8,6 @@ masked mean; the positive mask comes from the gathered node ids and a fixed edge
 
 from __future__ import annotations
 
-import os
-import socket
 from datetime import timedelta
 from pathlib import Path
 
@@ -107,10 +105,11 @@ def step(encoder: nn.Module, batch: dict[str, torch.Tensor], head: str, gather: 
     }
 
 
-def _worker(rank: int, port: int, out_dir: str) -> None:
-    os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", str(port)
+def _worker(rank: int, out_dir: str) -> None:
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=WORLD, timeout=timedelta(seconds=30))
+    # A file rendezvous: no free-port race with other processes on the machine.
+    dist.init_process_group("gloo", init_method=f"file://{out_dir}/rendezvous", rank=rank, world_size=WORLD,
+                            timeout=timedelta(seconds=30))
     try:
         batch, results = local_batch(rank), {}
         for head in HEADS:
@@ -121,18 +120,13 @@ def _worker(rank: int, port: int, out_dir: str) -> None:
         raw = gather_embeddings(Embeddings(batch["xt"][:, 0], batch["xt"], batch["mt"]))  # no grad needed
         results["raw_tokens"], results["raw_mask"] = raw.tokens, raw.mask
         torch.save(results, Path(out_dir) / f"rank{rank}.pt")
+        dist.barrier()  # no rank tears gloo down while the other still has work in flight
     finally:
         dist.destroy_process_group()
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_ranks_match_single_process(tmp_path: Path) -> None:
-    mp.spawn(_worker, args=(_free_port(), str(tmp_path)), nprocs=WORLD, join=True)
+    mp.spawn(_worker, args=(str(tmp_path),), nprocs=WORLD, join=True)
     ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(WORLD)]
     close = dict(rtol=0.0, atol=1e-6)
     for head in HEADS:
