@@ -114,15 +114,10 @@ def cmd_serve(args) -> None:
 
 
 def cmd_export(args) -> None:
-    from uwe.models.export import export_model
     from uwe.train.module import UWEModule
 
     module = UWEModule.load_trained(args.ckpt)
-    head = dict(module.hparams.head)
-    folder = export_model(module.encoder, head.pop("name"), head, args.out, overwrite=args.overwrite,
-                          head=module.head, metadata={"checkpoint": str(Path(args.ckpt).resolve()),
-                                                      "task_mix": list(module.hparams.graphs)})
-    print(folder)
+    print(module.export(args.out, checkpoint=str(Path(args.ckpt).resolve()), overwrite=args.overwrite))
 
 
 COMMANDS = {"rank": cmd_rank, "serve": cmd_serve, "export": cmd_export}

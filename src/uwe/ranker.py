@@ -24,6 +24,7 @@ import torch
 from uwe.data.cache import default_cache_dir
 from uwe.models.embeddings import Embeddings
 from uwe.models.encoder import TextEncoder
+from uwe.models.encoder import check_texts as check_encoder_texts
 from uwe.models.export import HEAD_CONFIG, load_exported
 from uwe.models.heads import ScoringHead, build_head
 from uwe.models.space_cache import cache_name, load_or_encode
@@ -94,11 +95,7 @@ def check_texts(texts: str | list[str]) -> list[str]:
     texts = [texts] if isinstance(texts, str) else texts
     if not isinstance(texts, (list, tuple)) or not texts:
         raise ValueError(f"texts must be a string or a non-empty list of strings, got {texts!r}")
-    for i, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise ValueError(f"texts[{i}] is a {type(text).__name__}, not a str: {text!r}")
-        if not text.strip():
-            raise ValueError(f"texts[{i}] is empty ({text!r})")
+    check_encoder_texts(list(texts))
     return list(texts)
 
 

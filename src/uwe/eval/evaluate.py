@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass, field
 
@@ -13,8 +12,6 @@ from uwe.data.task import RankingTask
 from uwe.data.tasks.registry import TASKS
 from uwe.eval.metrics import per_query_metrics
 from uwe.eval.scorers import Scorer
-
-log = logging.getLogger(__name__)
 
 METRICS = ("map", "rp@10", "mrr")
 

@@ -16,6 +16,7 @@ from uwe.eval.report import build_record, write_results
 from uwe.eval.scorers import BaselineScorer, EncoderScorer, Scorer
 from uwe.models.encoder import TextEncoder
 from uwe.models.heads import build_head
+from uwe.models.registry import config_kwargs
 
 log = logging.getLogger(__name__)
 
@@ -24,13 +25,17 @@ def default_tasks(split: str) -> list[str]:
     return WORKBENCH_TASKS + (ZERO_SHOT_TASKS if split == "test" else [])
 
 
-def build_encoder_scorer(cfg: DictConfig) -> EncoderScorer:
-    head_kwargs = {k: v for k, v in OmegaConf.to_container(cfg.head).items() if k != "name"}
-    head = build_head(cfg.head.name, **head_kwargs)
-    encoder = TextEncoder.from_name(cfg.encoder.name, max_length=cfg.encoder.max_length, pooling=cfg.pooling.name,
-                                    keep_tokens=head.needs_tokens)
+def encoder_scorer(cfg: DictConfig, encoder: TextEncoder, head) -> EncoderScorer:
+    """``encoder`` and ``head`` with the config's target-space cache, batch and scoring block settings."""
     return EncoderScorer(encoder, head, cfg.paths.cache_dir, cfg.encoder.batch_size, cfg.score_chunk,
                          refresh_cache=cfg.refresh_cache)
+
+
+def build_encoder_scorer(cfg: DictConfig) -> EncoderScorer:
+    head = build_head(cfg.head.name, **config_kwargs(OmegaConf.to_container(cfg.head)))
+    encoder = TextEncoder.from_name(cfg.encoder.name, max_length=cfg.encoder.max_length, pooling=cfg.pooling.name,
+                                    keep_tokens=head.needs_tokens)
+    return encoder_scorer(cfg, encoder, head)
 
 
 def build_checkpoint_scorer(cfg: DictConfig) -> EncoderScorer:
@@ -40,8 +45,7 @@ def build_checkpoint_scorer(cfg: DictConfig) -> EncoderScorer:
     module = UWEModule.load_trained(cfg.ckpt_path)
     log.info("evaluating checkpoint %s (encoder %s, head %s)", cfg.ckpt_path, module.hparams.encoder["name"],
              module.hparams.head["name"])
-    return EncoderScorer(module.encoder, module.head, cfg.paths.cache_dir, cfg.encoder.batch_size, cfg.score_chunk,
-                         refresh_cache=cfg.refresh_cache)
+    return encoder_scorer(cfg, module.encoder, module.head)
 
 
 def build_scorer(cfg: DictConfig) -> Scorer:

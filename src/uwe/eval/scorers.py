@@ -31,8 +31,8 @@ class EncoderScorer:
 
     Targets are cached under ``cache_dir`` keyed by the encoder's weights and the target list (a stale file
     is refused, see :mod:`uwe.models.space_cache`), or only in memory when ``cache_dir`` is None (validation
-    during training, where the weights change every step); either way they are kept for the scorer's life, so job2skill and skillnorm
-    share the ESCO skill space. Queries are encoded a chunk at a time (duplicates once) so memory stays
+    during training, where the weights change every step); either way they are kept for the scorer's life,
+    so job2skill and skillnorm share the ESCO skill space. Queries are encoded a chunk at a time (duplicates once) so memory stays
     bounded at 71,538 queries.
     """
 

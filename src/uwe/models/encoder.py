@@ -148,14 +148,15 @@ def _build_tiny() -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     return model, tokenizer
 
 
-def _check_texts(texts: list[str]) -> None:
+def check_texts(texts: list[str]) -> None:
+    """ValueError naming the first item of ``texts`` that is not a non-blank string (TypeError for one str)."""
     if isinstance(texts, str):
         raise TypeError("texts must be a list of strings, not one string")
     for i, text in enumerate(texts):
         if not isinstance(text, str):
             raise ValueError(f"texts[{i}] is a {type(text).__name__}, not a str: {text!r}")
         if not text.strip():
-            raise ValueError(f"texts[{i}] is empty ({text!r}); drop or fill it before encoding")
+            raise ValueError(f"texts[{i}] is empty ({text!r})")
 
 
 class TextEncoder(torch.nn.Module):
@@ -230,7 +231,7 @@ class TextEncoder(torch.nn.Module):
         Duplicates are encoded once; batches go longest first so each pads little. With keep_tokens every
         row is padded to one L, the longest text in tokens, so ``tokens`` is [N, L, D] and ``mask`` [N, L].
         """
-        _check_texts(texts)
+        check_texts(texts)
         unique = list(dict.fromkeys(texts))
         ids = [] if not unique else self.tokenizer(  # the tokenizer raises on an empty list
             unique, truncation=True, max_length=self.max_length, return_attention_mask=False,

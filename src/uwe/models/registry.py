@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 
+def config_kwargs(cfg) -> dict:
+    """A component config (``{name, **kwargs}``) without its name: the keyword arguments of its class."""
+    return {k: v for k, v in dict(cfg).items() if k != "name"}
+
+
 def build_registered(kind: str, registry: dict[str, type], name: str, **kwargs):
     """``registry[name](**kwargs)``, or a ValueError that lists the valid names of this ``kind``."""
     if name not in registry:

@@ -18,8 +18,10 @@ from uwe.eval.evaluate import evaluate_task, macro
 from uwe.eval.scorers import EncoderScorer
 from uwe.models.distributed import gather_embeddings, gather_ids
 from uwe.models.encoder import TextEncoder
+from uwe.models.export import export_model
 from uwe.models.heads import build_head
 from uwe.models.losses import build_loss
+from uwe.models.registry import config_kwargs
 from uwe.train.batches import MixBatches, loader
 
 log = logging.getLogger(__name__)
@@ -27,10 +29,6 @@ log = logging.getLogger(__name__)
 
 class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite; training stops and the last good checkpoint is kept."""
-
-
-def _kwargs(cfg: dict) -> dict:
-    return {k: v for k, v in cfg.items() if k != "name"}
 
 
 class UWEModule(L.LightningModule):
@@ -53,10 +51,10 @@ class UWEModule(L.LightningModule):
                  warmup_ratio: float = 0.1, batch: dict | None = None, seed: int = 42, steps_per_epoch: int = 100):
         super().__init__()
         self.save_hyperparameters()
-        self.head = build_head(head["name"], **_kwargs(head))
+        self.head = build_head(head["name"], **config_kwargs(head))
         self.encoder = TextEncoder.from_name(encoder["name"], max_length=encoder["max_length"],
                                              pooling=pooling["name"], keep_tokens=self.head.needs_tokens)
-        self.loss_fn = build_loss(loss["name"], **_kwargs(loss))
+        self.loss_fn = build_loss(loss["name"], **config_kwargs(loss))
         self._batches: MixBatches | None = None
         self._val_tasks: list[RankingTask] = []
 
@@ -79,6 +77,12 @@ class UWEModule(L.LightningModule):
         stamp = hashlib.sha256(f"{path.resolve()}:{path.stat().st_mtime_ns}".encode()).hexdigest()[:10]
         module.encoder.name = f"uwe-{path.stem}-{stamp}"
         return module.eval()
+
+    def export(self, out_dir: str | Path, checkpoint: str, overwrite: bool = False) -> Path:
+        """A folder that ``SentenceTransformer`` loads, plus this model's head; ``checkpoint`` is recorded."""
+        return export_model(self.encoder, self.hparams.head["name"], config_kwargs(self.hparams.head), Path(out_dir),
+                            metadata={"checkpoint": checkpoint, "task_mix": list(self.hparams.graphs)},
+                            overwrite=overwrite, head=self.head)
 
     # data -------------------------------------------------------------------------------------------
     def train_dataloader(self) -> DataLoader:

@@ -12,12 +12,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from uwe.data.catalog import Catalog
 from uwe.data.mix import load_mix
+from uwe.data.tasks.registry import WORKBENCH_TASKS
 from uwe.eval.evaluate import subsample
 from uwe.eval.report import format_table
-from uwe.eval.run import log_to_logger, run_eval
-from uwe.eval.scorers import EncoderScorer
-from uwe.data.tasks.registry import WORKBENCH_TASKS
-from uwe.models.export import export_model
+from uwe.eval.run import encoder_scorer, log_to_logger, run_eval
 from uwe.train.callbacks import ProgressLog
 from uwe.train.module import UWEModule
 
@@ -71,7 +69,7 @@ def train(cfg: DictConfig, callbacks_extra: list | None = None) -> dict:
     best_path = checkpoints.best_model_path or checkpoints.last_model_path
     log.info("best checkpoint %s (val/macro_map %s)", best_path, checkpoints.best_model_score)
     best = UWEModule.load_trained(best_path)
-    scorer = EncoderScorer(best.encoder, best.head, cfg.paths.cache_dir, cfg.encoder.batch_size, cfg.score_chunk)
+    scorer = encoder_scorer(cfg, best.encoder, best.head)
     tested = {"path": best_path, "val_macro_map": _float(checkpoints.best_model_score), "global_step": trainer.global_step}
     record = run_eval(cfg, scorer=scorer, out_dir=out, extra={"checkpoint": tested})
     print(format_table(record))
@@ -79,9 +77,7 @@ def train(cfg: DictConfig, callbacks_extra: list | None = None) -> dict:
         log_to_logger(logger, record, prefix="test")
         logger.finalize("success")
     if cfg.export:
-        head_kwargs = {k: v for k, v in best.hparams.head.items() if k != "name"}
-        folder = export_model(best.encoder, best.hparams.head["name"], head_kwargs, out / "model",
-                              metadata={"checkpoint": best_path, "task_mix": list(best.hparams.graphs)}, head=best.head)
+        folder = best.export(out / "model", checkpoint=best_path)
         log.info("exported model folder %s", folder)
     return record
 
