@@ -62,9 +62,14 @@ def test_killed_and_resumed_run_ends_like_an_uninterrupted_one(tiny_root, tmp_pa
         train(compose_train(tmp_path / "b", tiny_root, *steps), callbacks_extra=[KillAt(3)])
     last = tmp_path / "b" / "run" / "checkpoints" / "last.ckpt"
     assert torch.load(last, weights_only=False)["global_step"] == 2
-    resumed = train(compose_train(tmp_path / "b", tiny_root, *steps, f"ckpt_path={last}"))
+    # As from the command line after a restart: a new Hydra folder; the run must continue in its own.
+    resumed = train(compose_train(tmp_path / "c", tiny_root, *steps, f"ckpt_path={last}"))
     assert resumed["checkpoint"]["global_step"] == whole["checkpoint"]["global_step"] == 6
     assert resumed["checkpoint"]["val_macro_map"] == pytest.approx(whole["checkpoint"]["val_macro_map"], abs=1e-9)
+    # The same best checkpoint (by name: best-<step>) is tested, in the original run folder.
+    assert Path(resumed["checkpoint"]["path"]).name == Path(whole["checkpoint"]["path"]).name
+    assert Path(resumed["checkpoint"]["path"]).parent == last.parent
+    assert (tmp_path / "b" / "run" / "results.json").is_file() and not (tmp_path / "c" / "run").exists()
     for key, r in whole["tasks"].items():
         assert resumed["tasks"][key]["metrics"] == pytest.approx(r["metrics"], abs=1e-9), key
 
@@ -72,8 +77,8 @@ def test_killed_and_resumed_run_ends_like_an_uninterrupted_one(tiny_root, tmp_pa
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tiny_root, tmp_path, monkeypatch):
     real = UWEModule.graph_loss
 
-    def poisoned(self, name, batch):
-        loss = real(self, name, batch)
+    def poisoned(self, name, batch, *embedded):
+        loss = real(self, name, batch, *embedded)
         return loss * float("nan") if self.global_step >= 2 else loss
 
     monkeypatch.setattr(UWEModule, "graph_loss", poisoned)
@@ -104,6 +109,29 @@ def test_m2m_loss_decreases_on_a_fixed_batch(tiny_root, tmp_path):
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.7 * losses[0], losses
+
+
+def test_packed_step_gives_the_plain_path_losses(tiny_root, tmp_path):
+    """One packed, length-sorted pass over every graph's token ids = two padded passes per graph (fp32)."""
+    from uwe.data.catalog import Catalog
+    from uwe.data.mix import load_mix
+    from uwe.train.run import build_module
+
+    graphs = {g: {"alpha": 1.0, "tau": 0.05} for g in ("vacancy_skill", "occupation_alias", "skill_description")}
+    mix = load_mix(Catalog(tiny_root, use_cache=False), graphs)
+    for head in ("cosine", "soft_li"):
+        cfg = compose_train(tmp_path, tiny_root, f"head={head}", "batch.max_tokens=24",  # several chunks
+                            *(["pooling=tokens"] if head == "soft_li" else []))
+        module = build_module(cfg, mix)
+        module.attach(mix, [])
+        module.encoder.eval()  # no dropout: both paths must see the same network
+        batch = module._batches[0]
+        assert all(b.left_tokens is not None for b in batch.values())
+        packed = module.embed_step(batch)
+        for name, b in batch.items():
+            plain = module.graph_loss(name, b)
+            fast = module.graph_loss(name, b, packed[name])
+            assert fast.item() == pytest.approx(plain.item(), abs=1e-5), (head, name)
 
 
 def run_cli(args: list[str], tmp_path: Path, timeout: int = 600) -> subprocess.CompletedProcess:

@@ -6,6 +6,8 @@ epoch boundary replays exactly the batches an uninterrupted run sees.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from torch.utils.data import DataLoader, Dataset
 
@@ -20,11 +22,14 @@ class MixBatches(Dataset):
         mix: the task mixture (graphs with alpha and tau).
         nodes: right nodes sampled per graph per step, on this process (the global batch is nodes x world size).
         pad_prob: per-graph probability of the sentence-padding augmentation (missing: 0).
+        tokenize: texts -> token-id lists; when given, every graph is tokenised once and batches carry ids.
     """
 
     def __init__(self, mix: list[MixEntry], nodes: int, steps: int, seed: int, rank: int = 0,
-                 pad_prob: dict[str, float] | None = None):
-        self.samplers = {e.graph.name: GraphSampler(e.graph, nodes, (pad_prob or {}).get(e.graph.name, 0.0)) for e in mix}
+                 pad_prob: dict[str, float] | None = None,
+                 tokenize: Callable[[list[str]], list[list[int]]] | None = None):
+        self.samplers = {e.graph.name: GraphSampler(e.graph, nodes, (pad_prob or {}).get(e.graph.name, 0.0), tokenize)
+                         for e in mix}
         self.steps, self.seed, self.rank, self.epoch = steps, seed, rank, 0
 
     def set_epoch(self, epoch: int) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import hydra
 import lightning as L
 import torch
+import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from transformers import get_linear_schedule_with_warmup
 
@@ -17,12 +18,14 @@ from uwe.data.task import RankingTask
 from uwe.eval.evaluate import evaluate_task, macro
 from uwe.eval.scorers import EncoderScorer
 from uwe.models.distributed import gather_embeddings, gather_ids
+from uwe.models.embeddings import Embeddings
 from uwe.models.encoder import TextEncoder
 from uwe.models.export import export_model
 from uwe.models.heads import build_head
 from uwe.models.losses import build_loss
 from uwe.models.registry import config_kwargs
 from uwe.train.batches import MixBatches, loader
+from uwe.train.packing import inverse_order, length_chunks, pad_ids
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +43,10 @@ class UWEModule(L.LightningModule):
         graphs: ``{graph name: {alpha, tau}}``: each graph's loss weight and temperature.
         optimizer: a ``_partial_`` optimizer config (conf/optimizer); warmup_ratio: linear warm-up share of
             ``max_steps``, then linear decay to zero.
-        batch: ``{nodes, pad_prob}``: right nodes per graph per step on each process, padding augmentation.
+        batch: ``{nodes, pad_prob, packed, max_tokens}``: right nodes per graph per step on each process,
+            padding augmentation; ``packed`` (default True) tokenises every graph once and encodes a step's
+            texts of all graphs in length-sorted chunks of at most ``max_tokens`` padded tokens (default 8192)
+            instead of two padded passes per graph. Same loss, less padding and fewer passes.
         seed: seeds batches and dropout per step, so a resumed run replays an uninterrupted one.
 
     The training data (:meth:`attach`) and validation tasks are not hyperparameters: a checkpoint rebuilds
@@ -62,8 +68,9 @@ class UWEModule(L.LightningModule):
         """Give the module its training graphs and (already sub-sampled) validation tasks."""
         batch = self.hparams.batch or {}
         # The process rank is known only inside fit: train_dataloader sets it.
+        tokenize = self._token_ids if batch.get("packed", True) else None
         self._batches = MixBatches(mix, batch.get("nodes", 64), self.hparams.steps_per_epoch, self.hparams.seed,
-                                   pad_prob=batch.get("pad_prob"))
+                                   pad_prob=batch.get("pad_prob"), tokenize=tokenize)
         self._val_tasks = val_tasks
 
     @classmethod
@@ -98,24 +105,63 @@ class UWEModule(L.LightningModule):
         self._batches.set_epoch(self.current_epoch)
 
     # steps ------------------------------------------------------------------------------------------
-    def _embed(self, texts: list[str]):
+    def _token_ids(self, texts: list[str]) -> list[list[int]]:
+        return self.encoder.tokenizer(texts, truncation=True, max_length=self.encoder.max_length,
+                                      return_attention_mask=False, return_token_type_ids=False)["input_ids"]
+
+    def _embed(self, texts: list[str]) -> Embeddings:
         tokens = self.encoder.tokenize(texts)
         return self.encoder(tokens["input_ids"].to(self.device), tokens["attention_mask"].to(self.device))
 
-    def graph_loss(self, name: str, batch) -> torch.Tensor:
-        """The configured loss of one graph on the global batch (gathered over processes under DDP)."""
-        q, t = gather_embeddings(self._embed(batch.left)), gather_embeddings(self._embed(batch.right))
+    def embed_packed(self, seqs: list[list[int]]) -> Embeddings:
+        """Embeddings of token-id sequences in their order, encoded in length-sorted chunks (see
+        :mod:`uwe.train.packing`); token states, when kept, are padded to the longest sequence."""
+        chunks = length_chunks([len(s) for s in seqs], (self.hparams.batch or {}).get("max_tokens", 8192))
+        pad_id = self.encoder.tokenizer.pad_token_id
+        outs = [self.encoder(*(x.to(self.device) for x in pad_ids([seqs[i] for i in c], pad_id))) for c in chunks]
+        order = inverse_order(chunks).to(self.device)
+        pooled = torch.cat([o.pooled for o in outs])[order]
+        if outs[0].tokens is None:
+            return Embeddings(pooled)
+        width = max(o.tokens.shape[1] for o in outs)
+        tokens = torch.cat([F.pad(o.tokens, (0, 0, 0, width - o.tokens.shape[1])) for o in outs])[order]
+        mask = torch.cat([F.pad(o.mask, (0, width - o.mask.shape[1])) for o in outs])[order]
+        return Embeddings(pooled, tokens, mask)
+
+    def embed_step(self, batch: dict) -> dict[str, tuple[Embeddings, Embeddings]]:
+        """``{graph: (left, right)}`` embeddings of a step: one packed pass over every graph's texts when the
+        batches carry token ids, else two padded passes per graph (the plain path)."""
+        if any(b.left_tokens is None for b in batch.values()):
+            return {name: (self._embed(b.left), self._embed(b.right)) for name, b in batch.items()}
+        seqs, spans = [], {}
+        for name, b in batch.items():
+            spans[name] = (len(seqs), len(seqs) + len(b.left_tokens), len(seqs) + len(b.left_tokens) + len(b.right_tokens))
+            seqs += b.left_tokens + b.right_tokens
+        packed = self.embed_packed(seqs)
+        return {name: (_trim(packed[a:b]), _trim(packed[b:c])) for name, (a, b, c) in spans.items()}
+
+    def graph_loss(self, name: str, batch, embedded: tuple[Embeddings, Embeddings] | None = None) -> torch.Tensor:
+        """The configured loss of one graph on the global batch (gathered over processes under DDP).
+
+        ``embedded``: the batch's (left, right) embeddings from :meth:`embed_step`; encoded here when None.
+        Scores and loss run in fp32 even under bf16 autocast: logits are scores / tau with tau down to 0.02,
+        and bf16's 8-bit mantissa would blur them by ~0.4.
+        """
+        left, right = embedded if embedded is not None else (self._embed(batch.left), self._embed(batch.right))
+        q, t = gather_embeddings(_fp32(left)), gather_embeddings(_fp32(right))
         left_ids, right_ids = gather_ids(batch.left_ids), gather_ids(batch.right_ids)
         pairs = global_pairs(batch.pairs, len(batch.left), len(batch.right))
         pos = self._batches.samplers[name].positives(left_ids.cpu(), right_ids.cpu()).to(self.device)
-        return self.loss_fn(self.head(q, t), pos, self.hparams.graphs[name]["tau"], pairs.to(self.device))
+        with torch.autocast(self.device.type, enabled=False):
+            return self.loss_fn(self.head(q, t), pos, self.hparams.graphs[name]["tau"], pairs.to(self.device))
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         # Dropout masks depend on the step alone, so a resumed run draws the same ones.
         torch.manual_seed(hash((self.hparams.seed, self.global_step, self.global_rank)) % 2**63)
+        embedded = self.embed_step(batch)
         total = 0.0
         for name, graph_batch in batch.items():
-            loss = self.graph_loss(name, graph_batch)
+            loss = self.graph_loss(name, graph_batch, embedded[name])
             self.log(f"train/{name}/loss", loss.detach(), batch_size=len(graph_batch.right))
             total = total + self.hparams.graphs[name]["alpha"] * loss
         if not torch.isfinite(total):
@@ -149,6 +195,20 @@ class UWEModule(L.LightningModule):
         total = max(1, self.trainer.max_steps)
         scheduler = get_linear_schedule_with_warmup(optimizer, int(self.hparams.warmup_ratio * total), total)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def _trim(emb: Embeddings) -> Embeddings:
+    """Rows cut out of a packed batch: token states trimmed to their own longest text."""
+    if emb.tokens is None:
+        return emb
+    width = int(emb.mask.sum(1).max()) if len(emb) else 0
+    return Embeddings(emb.pooled, emb.tokens[:, :width], emb.mask[:, :width])
+
+
+def _fp32(emb: Embeddings) -> Embeddings:
+    if emb.tokens is None:
+        return Embeddings(emb.pooled.float())
+    return Embeddings(emb.pooled.float(), emb.tokens.float(), emb.mask)
 
 
 def global_pairs(pairs: torch.Tensor, n_left: int, n_right: int) -> torch.Tensor:

@@ -18,8 +18,31 @@ from uwe.eval.report import format_table
 from uwe.eval.run import encoder_scorer, log_to_logger, run_eval
 from uwe.train.callbacks import ProgressLog
 from uwe.train.module import UWEModule
+from uwe.train.precision import resolve_precision
 
 log = logging.getLogger(__name__)
+
+
+def resume_folder(ckpt_path: str | None) -> Path | None:
+    """The run folder a checkpoint belongs to (``<run>/checkpoints/x.ckpt`` -> ``<run>``), else None.
+
+    A resumed run continues in that folder: Lightning's ModelCheckpoint restores its best score and best
+    checkpoint only when its folder is the one it saved from, so a new folder would forget the best so far.
+
+    >>> str(resume_folder("outputs/train/run1/checkpoints/last.ckpt"))
+    'outputs/train/run1'
+    >>> resume_folder("elsewhere/last.ckpt") is None, resume_folder(None) is None
+    (True, True)
+    """
+    if not ckpt_path:
+        return None
+    path = Path(str(ckpt_path)).expanduser()
+    return path.parent.parent if path.parent.name == "checkpoints" else None
+
+
+# train.yaml's hydra.run.dir: a resumed run's Hydra folder is the checkpoint's run folder.
+OmegaConf.register_new_resolver("uwe.resume_dir", lambda ckpt, default: str(resume_folder(ckpt) or default),
+                                replace=True)
 
 
 def build_module(cfg: DictConfig, mix) -> UWEModule:
@@ -43,7 +66,9 @@ def train(cfg: DictConfig, callbacks_extra: list | None = None) -> dict:
     ``results.json`` in the run folder).
     """
     L.seed_everything(cfg.seed, workers=True)
-    out = Path(cfg.paths.output_dir)
+    out = resume_folder(cfg.ckpt_path) or Path(cfg.paths.output_dir)
+    if cfg.ckpt_path:
+        log.info("resuming %s in its run folder %s", cfg.ckpt_path, out)
     catalog = Catalog(cfg.data.root, cfg.data.cache_dir, cfg.data.use_cache, cfg.data.skillmatch_path)
     tasks = OmegaConf.to_container(cfg.tasks) if cfg.tasks is not None else None
     mix = load_mix(catalog, OmegaConf.to_container(cfg.task_mix.graphs), tasks)  # the leakage guard
@@ -60,7 +85,10 @@ def train(cfg: DictConfig, callbacks_extra: list | None = None) -> dict:
                                   filename="best-{step}", save_last=True, auto_insert_metric_name=False)
     callbacks = [checkpoints, ProgressLog(cfg.trainer.get("log_every_n_steps", 10))]
     callbacks += ([LearningRateMonitor("step")] if logger else []) + list(callbacks_extra or [])
-    trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, logger=logger, callbacks=callbacks, default_root_dir=str(out))
+    precision = resolve_precision(cfg.trainer.get("precision", "auto"), cfg.trainer.get("accelerator", "cpu"))
+    log.info("precision %s", precision)
+    trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, logger=logger, callbacks=callbacks, default_root_dir=str(out),
+                                                 precision=precision)
     module.attach(mix, val_tasks)
     trainer.fit(module, ckpt_path=cfg.ckpt_path)
     if not trainer.is_global_zero:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +19,8 @@ class GraphBatch:
         left, right: the texts of the sampled left and right nodes (left: titles, aliases, sentences).
         left_ids [B_L], right_ids [B_R]: their node indices in the graph (int64).
         pairs [P, 2]: the sampled (left row, right column) edges; infonce uses only these.
+        left_tokens, right_tokens: the texts' token ids (special tokens included, truncated), when the
+            sampler was given a tokenizer; the training step then packs every graph's texts into one pass.
     """
 
     left: list[str]
@@ -25,6 +28,8 @@ class GraphBatch:
     left_ids: torch.Tensor
     right_ids: torch.Tensor
     pairs: torch.Tensor
+    left_tokens: list[list[int]] | None = None
+    right_tokens: list[list[int]] | None = None
 
 
 class GraphSampler:
@@ -35,9 +40,13 @@ class GraphSampler:
 
     ``pad_prob``: with this probability a left text is followed by a random non-matching left text of the
     graph (the paper pads vacancy sentences with probability 0.8); 0 turns the augmentation off.
+
+    ``tokenize`` (texts -> token-id lists): when given, every node's text is tokenised ONCE here and batches
+    carry token ids, so no step tokenises (a padded text, made in the step, is tokenised then).
     """
 
-    def __init__(self, graph: TrainingGraph, nodes: int, pad_prob: float = 0.0):
+    def __init__(self, graph: TrainingGraph, nodes: int, pad_prob: float = 0.0,
+                 tokenize: Callable[[list[str]], list[list[int]]] | None = None):
         if nodes < 1:
             raise ValueError(f"batch nodes must be >= 1, got {nodes}")
         self.graph, self.nodes, self.pad_prob = graph, min(nodes, len(graph.right)), pad_prob
@@ -46,6 +55,9 @@ class GraphSampler:
         self._start = np.searchsorted(graph.edges[order, 1], np.arange(len(graph.right) + 1))
         # An edge (l, r) as one int64 key, for vectorised membership tests.
         self._edge_keys = np.sort(graph.edges[:, 0] * len(graph.right) + graph.edges[:, 1])
+        self._tokenize = tokenize
+        self._left_tokens = tokenize(list(graph.left)) if tokenize else None
+        self._right_tokens = tokenize(list(graph.right)) if tokenize else None
 
     def sample(self, rng: np.random.Generator) -> GraphBatch:
         right = rng.choice(len(self.graph.right), self.nodes, replace=False)
@@ -53,13 +65,24 @@ class GraphSampler:
         left_of_pair = self._by_right[self._start[right] + (rng.random(len(right)) * degree).astype(np.int64)]
         left, rows = np.unique(left_of_pair, return_inverse=True)
         pairs = np.stack([rows, np.arange(len(right))], axis=1)
+        left_texts = [self._left_text(i, rng) for i in left]
         return GraphBatch(
-            left=[self._left_text(i, rng) for i in left],
+            left=left_texts,
             right=[self.graph.right[j] for j in right],
             left_ids=torch.from_numpy(left.astype(np.int64)),
             right_ids=torch.from_numpy(right.astype(np.int64)),
             pairs=torch.from_numpy(pairs.astype(np.int64)),
+            left_tokens=None if self._tokenize is None else self._tokens_of(left, left_texts),
+            right_tokens=None if self._tokenize is None else [self._right_tokens[j] for j in right],
         )
+
+    def _tokens_of(self, left: np.ndarray, texts: list[str]) -> list[list[int]]:
+        """Token ids of the sampled left texts: precomputed, except padded texts (tokenised together here)."""
+        out = [self._left_tokens[i] for i in left]
+        padded = [row for row, (i, text) in enumerate(zip(left, texts)) if text != self.graph.left[i]]
+        for row, ids in zip(padded, self._tokenize([texts[row] for row in padded]) if padded else []):
+            out[row] = ids
+        return out
 
     def positives(self, left_ids: torch.Tensor, right_ids: torch.Tensor) -> torch.Tensor:
         """[B_L, B_R] bool: True where the graph has the edge (left_ids[i], right_ids[j])."""
