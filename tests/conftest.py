@@ -16,6 +16,7 @@ OCCUPATIONS = pd.DataFrame(
     {
         "conceptType": "Occupation",
         "conceptUri": [E + "occupation/o1", E + "occupation/o2"],
+        "iscoGroup": ["2511", "7512"],
         "preferredLabel": ["data scientist ", "baker"],
         "altLabels": ["data analyst\nml engineer\ndata scientist", "pastry baker\nb"],
         "hiddenLabels": ["", "bread maker"],
@@ -26,10 +27,12 @@ SKILLS = pd.DataFrame(
     {
         "conceptType": "KnowledgeSkillCompetence",
         "conceptUri": [E + f"skill/s{i}" for i in range(1, 5)],
+        "skillType": ["knowledge", "knowledge", "skill/competence", "skill/competence"],
         "preferredLabel": ["python", "statistics", "bake bread", "knead dough"],
         # "stats" is an alias of two skills: it must get both labels.
         "altLabels": ["python programming\npy3", "stats\nstatistical analysis", "bread baking\nstats", "kneading"],
-        "hiddenLabels": "",
+        # "python programming" and "Stats" are also alt labels (the SkillNorm pool), so skill_hidden leaves them out.
+        "hiddenLabels": ["pyhton\npython programming", "Stats", "", "dough kneading\nkneading dough"],
         "description": ["Use Python. Write scripts.", "Apply statistics.", "", "Knead dough by hand."],
     }
 )
@@ -51,6 +54,32 @@ SKILL_RELATIONS = pd.DataFrame(
     }
 )
 
+ISCO_GROUPS = pd.DataFrame(
+    {
+        "conceptType": "ISCOGroup",
+        "conceptUri": [E + "isco/C2", E + "isco/C2511", E + "isco/C7512"],
+        "code": ["2", "2511", "7512"],
+        "preferredLabel": ["Professionals", "Systems analysts ", "Bakers, pastry-cooks and confectionery makers"],
+    }
+)
+SKILL_GROUPS = pd.DataFrame(
+    {
+        "conceptType": "SkillGroup",
+        "conceptUri": [E + "skill/g1", E + "isced-f/0721"],
+        "preferredLabel": ["computer programming", "bread baking"],
+    }
+)
+# bake bread's group "bread baking" is also its skillnorm test alias, and knead dough's broader skill bake bread
+# is its skillsim test pair: skill_group drops both edges.
+BROADER_SKILLS = pd.DataFrame(
+    {
+        "conceptType": ["KnowledgeSkillCompetence"] * 5 + ["SkillGroup"],
+        "conceptUri": [E + f"skill/s{i}" for i in (1, 2, 3, 4, 4)] + [E + "isced-f/0721"],
+        "broaderType": ["SkillGroup"] * 3 + ["KnowledgeSkillCompetence", "SkillGroup", "SkillGroup"],
+        "broaderUri": [E + u for u in ("skill/g1", "skill/g1", "isced-f/0721", "skill/s3", "isced-f/0721", "skill/g1")],
+    }
+)
+
 
 def write_root(root: Path) -> Path:
     """A complete data root: ESCO v1.1.1 classification as a zip, relations as an extracted folder."""
@@ -59,9 +88,12 @@ def write_root(root: Path) -> Path:
     with zipfile.ZipFile(esco / "classification.zip", "w") as zf:
         zf.writestr("occupations_en.csv", OCCUPATIONS.to_csv(index=False))
         zf.writestr("skills_en.csv", SKILLS.to_csv(index=False))
+        zf.writestr("ISCOGroups_en.csv", ISCO_GROUPS.to_csv(index=False))
+        zf.writestr("skillGroups_en.csv", SKILL_GROUPS.to_csv(index=False))
     (esco / "relations").mkdir()
     RELATIONS.to_csv(esco / "relations" / "occupationSkillRelations.csv", index=False)
     SKILL_RELATIONS.to_csv(esco / "relations" / "skillSkillRelations.csv", index=False)
+    BROADER_SKILLS.to_csv(esco / "relations" / "broaderRelationsSkillPillar.csv", index=False)
     old = root / "esco" / "v1.1.0"
     old.mkdir(parents=True)
     with zipfile.ZipFile(old / "esco_v1.1.0.zip", "w") as zf:

@@ -36,6 +36,11 @@ REFERENCE = {
     "graph/occupation_alias": {"edges": 29845, "left": 29013, "right": 2976},
     "graph/skill_alias": {"edges": 12192, "left": 11914, "right": 11995},
     "graph/skill_description": {"edges": 18081, "left": 17947, "right": 13896},
+    "graph/occupation_description": {"edges": 7048, "left": 6808, "right": 3007},
+    "graph/skill_group": {"edges": 19968, "left": 2709, "right": 13892},
+    "graph/occupation_isco": {"edges": 2962, "left": 422, "right": 2962},
+    "graph/skill_hidden": {"edges": 340, "left": 340, "right": 78},
+    "graph/skill_template": {"edges": 12594, "left": 12591, "right": 6297},
     "graph/skill_related": {"edges": 5896, "left": 3811, "right": 1965},
     "graph/onet_skill": {"edges": 1592650, "left": 41901, "right": 8768},
 }

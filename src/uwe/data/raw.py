@@ -9,10 +9,18 @@ from pathlib import Path
 import pandas as pd
 
 from uwe.data.errors import MissingFilesError
-from uwe.data.readers.esco import read_concepts, read_occupation_skill_relations, read_skill_skill_relations
+from uwe.data.readers.esco import (
+    read_broader_relations,
+    read_concepts,
+    read_isco_groups,
+    read_occupation_skill_relations,
+    read_skill_groups,
+    read_skill_skill_relations,
+)
 from uwe.data.readers.jobbert import read_titles
 from uwe.data.readers.onet import read_onet
 from uwe.data.readers.skill_extraction import read_annotations
+from uwe.data.readers.table import check_columns
 from uwe.data.readers.vacancies import read_vacancies
 from uwe.data.root import SOURCES, locate, resolve_root
 from uwe.data.splits import class_uniform_split, seeded_split
@@ -89,6 +97,13 @@ class RawData:
         name = f"{kind}_en.csv"
         return read_concepts(self.path(f"esco_{version}_classification", name), name)
 
+    def esco_concepts_with(self, kind: str, columns: list[str]) -> pd.DataFrame:
+        """The v1.1.1 ``kind`` export, checked to have ``columns`` beyond the ones every task reads."""
+        df = self.esco_concepts("v1.1.1", kind)
+        name = f"{kind}_en.csv"
+        check_columns(df, columns, what=f"{self.path('esco_v1.1.1_classification', name)}:{name}")
+        return df
+
     def esco_labels(self, version: str, kind: str) -> dict[str, str]:
         """URI -> stripped preferred label."""
         df = self.esco_concepts(version, kind)
@@ -101,6 +116,23 @@ class RawData:
     @cached_property
     def skill_skill_relations(self) -> pd.DataFrame:
         return read_skill_skill_relations(self.path("esco_v1.1.1_relations", "skillSkillRelations.csv"))
+
+    @cached_property
+    def isco_group_labels(self) -> dict[str, str]:
+        """ESCO v1.1.1 ISCO-08 code (e.g. ``"2654"``) -> the group's stripped preferred label."""
+        df = read_isco_groups(self.path("esco_v1.1.1_isco", "ISCOGroups_en.csv"))
+        return dict(zip(df["code"], df["preferredLabel"]))
+
+    @cached_property
+    def skill_group_labels(self) -> dict[str, str]:
+        """ESCO v1.1.1 skill group URI -> its stripped preferred label."""
+        df = read_skill_groups(self.path("esco_v1.1.1_skill_hierarchy", "skillGroups_en.csv"))
+        return dict(zip(df["conceptUri"], df["preferredLabel"]))
+
+    @cached_property
+    def skill_broader_relations(self) -> pd.DataFrame:
+        name = "broaderRelationsSkillPillar.csv"
+        return read_broader_relations(self.path("esco_v1.1.1_skill_hierarchy", name), name)
 
     @cached_property
     def skill_alias_split(self) -> tuple[dict[str, list[str]], list[str], list[str], list[str]]:

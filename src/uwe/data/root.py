@@ -27,13 +27,14 @@ class Source:
     in_zip: bool = False  # files may sit inside any zip of ``folder`` (ESCO exports)
 
 
-def _esco(version: str, kind: str, files: tuple[str, ...]) -> Source:
+def _esco(version: str, kind: str, files: tuple[str, ...], exports: str = "") -> Source:
+    """``exports``: which official zip(s) hold ``files`` when it is not the one named ``kind``."""
     return Source(
         name=f"esco_{version}_{kind}",
         folder=f"esco/{version}",
         files=files,
         version=f"ESCO {version}",
-        get_it=ESCO_PAGE.format(version=version) + f"; the {kind} zip or its extracted folder",
+        get_it=ESCO_PAGE.format(version=version) + f"; {exports or f'the {kind} zip'} or its extracted folder",
         in_zip=True,
     )
 
@@ -43,6 +44,10 @@ SOURCES: dict[str, Source] = {
     for s in [
         _esco("v1.1.1", "classification", ("occupations_en.csv", "skills_en.csv")),
         _esco("v1.1.1", "relations", ("occupationSkillRelations.csv", "skillSkillRelations.csv")),
+        # Hierarchy files only the extra training graphs read: sources of their own, so that no task needs them.
+        _esco("v1.1.1", "isco", ("ISCOGroups_en.csv",), "the classification zip"),
+        _esco("v1.1.1", "skill_hierarchy", ("skillGroups_en.csv", "broaderRelationsSkillPillar.csv"),
+              "the classification zip (skillGroups_en.csv) and the relations zip (broaderRelationsSkillPillar.csv)"),
         _esco("v1.1.0", "classification", ("skills_en.csv",)),
         Source(
             "jobbert_eval",

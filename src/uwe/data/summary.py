@@ -25,7 +25,8 @@ def format_table(catalog: Catalog, sizes: dict[str, dict[str, int]]) -> str:
     for key, s in sizes.items():
         if key.startswith("graph/"):
             g = catalog.graph(key.split("/", 1)[1])
-            note = ("opt-in; " if GRAPHS[g.name].opt_in else "") + _drops(g.dropped)
+            spec = GRAPHS[g.name]
+            note = ("opt-in; " if spec.opt_in else "" if spec.default else "extra (all_plus); ") + _drops(g.dropped)
             rows.append(f"{key:<32} {s['left']:>9} {s['right']:>9} {s['edges']:>9}  left/right/edges; {note}")
         else:
             t = catalog.task(*key.split("/"))

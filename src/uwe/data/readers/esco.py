@@ -1,4 +1,4 @@
-"""ESCO CSV export (any version): occupations, skills and their relations."""
+"""ESCO CSV export (any version): occupations, skills, their relations and their hierarchies."""
 
 from __future__ import annotations
 
@@ -16,6 +16,9 @@ log = logging.getLogger(__name__)
 CONCEPT_COLUMNS = ["conceptUri", "preferredLabel", "altLabels", "hiddenLabels", "description"]
 OCCUPATION_SKILL_COLUMNS = ["occupationUri", "relationType", "skillUri"]
 SKILL_SKILL_COLUMNS = ["originalSkillUri", "relationType", "relatedSkillUri"]
+GROUP_COLUMNS = ["conceptUri", "preferredLabel"]
+ISCO_COLUMNS = ["code", "preferredLabel"]
+BROADER_COLUMNS = ["conceptType", "conceptUri", "broaderType", "broaderUri"]
 
 
 def _read(path: Path, name: str, required: list[str]) -> pd.DataFrame:
@@ -52,3 +55,22 @@ def read_occupation_skill_relations(path: Path) -> pd.DataFrame:
 def read_skill_skill_relations(path: Path) -> pd.DataFrame:
     """``skillSkillRelations.csv``: originalSkillUri, relationType, relatedSkillUri."""
     return _read(path, "skillSkillRelations.csv", SKILL_SKILL_COLUMNS)
+
+
+def read_isco_groups(path: Path) -> pd.DataFrame:
+    """``ISCOGroups_en.csv``: ISCO-08 ``code`` (1 to 4 digits) and stripped ``preferredLabel``."""
+    df = _read(path, "ISCOGroups_en.csv", ISCO_COLUMNS)
+    df["preferredLabel"] = df["preferredLabel"].str.strip()
+    return df
+
+
+def read_skill_groups(path: Path) -> pd.DataFrame:
+    """``skillGroups_en.csv``: skill group ``conceptUri`` and stripped ``preferredLabel``."""
+    df = _read(path, "skillGroups_en.csv", GROUP_COLUMNS)
+    df["preferredLabel"] = df["preferredLabel"].str.strip()
+    return df
+
+
+def read_broader_relations(path: Path, name: str) -> pd.DataFrame:
+    """``broaderRelations{Skill,Occ}Pillar.csv``: conceptType, conceptUri -> broaderType, broaderUri."""
+    return _read(path, name, BROADER_COLUMNS)
