@@ -70,6 +70,10 @@ def test_killed_and_resumed_run_ends_like_an_uninterrupted_one(tiny_root, tmp_pa
     assert Path(resumed["checkpoint"]["path"]).name == Path(whole["checkpoint"]["path"]).name
     assert Path(resumed["checkpoint"]["path"]).parent == last.parent
     assert (tmp_path / "b" / "run" / "results.json").is_file() and not (tmp_path / "c" / "run").exists()
+    # The validation curve survives the restart: every validation of the uninterrupted run, same values.
+    assert [v["step"] for v in resumed["val_curve"]] == [v["step"] for v in whole["val_curve"]] == [2, 4, 6]
+    for a, b in zip(resumed["val_curve"], whole["val_curve"]):
+        assert a == pytest.approx(b, abs=1e-9)
     for key, r in whole["tasks"].items():
         assert resumed["tasks"][key]["metrics"] == pytest.approx(r["metrics"], abs=1e-9), key
 

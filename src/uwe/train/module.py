@@ -63,6 +63,9 @@ class UWEModule(L.LightningModule):
         self.loss_fn = build_loss(loss["name"], **config_kwargs(loss))
         self._batches: MixBatches | None = None
         self._val_tasks: list[RankingTask] = []
+        # One entry per validation: {"step", "macro_map", "macro_rp@10", "<task>": map}; kept in checkpoints so
+        # a resumed run's curve is whole (results.json records it as "val_curve").
+        self.val_history: list[dict] = []
 
     def attach(self, mix: list[MixEntry], val_tasks: list[RankingTask]) -> None:
         """Give the module its training graphs and (already sub-sampled) validation tasks."""
@@ -188,6 +191,14 @@ class UWEModule(L.LightningModule):
             overall = {m: sum(r.metrics[m] for r in results.values()) / len(results) for m in ("map", "rp@10")}
         self.log("val/macro_map", overall["map"], prog_bar=True, batch_size=1)
         self.log("val/macro_rp@10", overall["rp@10"], batch_size=1)
+        self.val_history.append({"step": self.global_step, "macro_map": overall["map"], "macro_rp@10": overall["rp@10"],
+                                 **{r.key.split("/")[0]: r.metrics["map"] for r in results.values()}})
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["uwe_val_history"] = list(self.val_history)
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.val_history = list(checkpoint.get("uwe_val_history", []))
 
     # optimisation -----------------------------------------------------------------------------------
     def configure_optimizers(self):

@@ -99,7 +99,7 @@ def train(cfg: DictConfig, callbacks_extra: list | None = None) -> dict:
     best = UWEModule.load_trained(best_path)
     scorer = encoder_scorer(cfg, best.encoder, best.head)
     tested = {"path": best_path, "val_macro_map": _float(checkpoints.best_model_score), "global_step": trainer.global_step}
-    record = run_eval(cfg, scorer=scorer, out_dir=out, extra={"checkpoint": tested})
+    record = run_eval(cfg, scorer=scorer, out_dir=out, extra={"checkpoint": tested, "val_curve": module.val_history})
     print(format_table(record))
     if logger:
         log_to_logger(logger, record, prefix="test")
