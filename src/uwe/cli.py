@@ -1,8 +1,9 @@
-"""The ``uwe`` command: rank texts, serve a model over HTTP, export a checkpoint.
+"""The ``uwe`` command: rank texts, serve a model over HTTP, export a checkpoint, merge fine-tuned models.
 
     uwe rank "data scientist" --space esco_skills -k 10 [--model minilm] [--input texts.txt] [--format json]
     uwe serve --model PATH --port 8080 [--host 127.0.0.1] [--labels NAME=FILE] [--preload esco_skills]
     uwe export CKPT OUT [--overwrite]
+    uwe merge CKPT_OR_EXPORT... --out OUT [--method average|task_arithmetic --scale L --base BASE] [--overwrite]
 
 Errors end the command with exit status 1 and one line on stderr, no traceback.
 """
@@ -44,7 +45,8 @@ def _model_args(parser: argparse.ArgumentParser, default_model: str | None) -> N
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="uwe",
-                                     description="Rank texts, serve a model over HTTP, export a checkpoint.")
+                                     description="Rank texts, serve a model over HTTP, export a checkpoint, merge "
+                                                 "fine-tuned models.")
     commands = parser.add_subparsers(dest="command", required=True)
 
     rank = commands.add_parser("rank", help="top-k labels of a space for each text")
@@ -69,6 +71,18 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("ckpt", type=Path)
     export.add_argument("out", type=Path)
     export.add_argument("--overwrite", action="store_true", help="replace a non-empty OUT")
+
+    merge = commands.add_parser("merge", help="models fine-tuned from one backbone -> one export folder")
+    merge.add_argument("models", nargs="+", help="train.py .ckpt files or export folders (uwe export)")
+    merge.add_argument("--out", type=Path, required=True, help="the export folder to write")
+    merge.add_argument("--method", choices=["average", "task_arithmetic"], default="average",
+                       help="average: uniform weight averaging (default); task_arithmetic: "
+                            "BASE + SCALE * sum_i (model_i - BASE)")
+    merge.add_argument("--scale", type=float,
+                       help="task_arithmetic's lambda (default 1.0; 1/n is averaging; 0.3-1.0 is usual)")
+    merge.add_argument("--base", help="task_arithmetic's backbone: minilm, mpnet, tiny, a model folder, an export "
+                                      "folder or a .ckpt")
+    merge.add_argument("--overwrite", action="store_true", help="replace a non-empty OUT")
     return parser
 
 
@@ -120,7 +134,17 @@ def cmd_export(args) -> None:
     print(module.export(args.out, checkpoint=str(Path(args.ckpt).resolve()), overwrite=args.overwrite))
 
 
-COMMANDS = {"rank": cmd_rank, "serve": cmd_serve, "export": cmd_export}
+def cmd_merge(args) -> None:
+    from uwe.models.merge import eval_command, merge_models
+
+    out = merge_models(args.models, args.out, args.method, args.scale, args.base, args.overwrite)
+    print(out)
+    command = eval_command(out)
+    print(f"evaluate it: {command}" if command else
+          "its head has parameters, which eval.py cannot load; rank with Ranker.from_pretrained", file=sys.stderr)
+
+
+COMMANDS = {"rank": cmd_rank, "serve": cmd_serve, "export": cmd_export, "merge": cmd_merge}
 
 
 def main(argv: list[str] | None = None) -> int:
