@@ -57,6 +57,36 @@ def test_encode_restores_order(tiny):
     assert torch.allclose(ab.pooled, ba.pooled[[1, 0]], atol=1e-6)
 
 
+def test_bf16_forward_returns_float32_close_to_the_full_precision_one(tiny):
+    full = tiny.encode(TEXTS, batch_size=2, show_progress=False)
+    half = tiny.encode(TEXTS, batch_size=2, show_progress=False, precision="bf16")
+    assert half.pooled.dtype == half.tokens.dtype == torch.float32 and half.pooled.device.type == "cpu"
+    assert not torch.equal(half.pooled, full.pooled)  # the autocast really ran
+    # bf16 keeps 8 bits of mantissa: ~0.4% relative error per product, a few % after two layers.
+    assert torch.allclose(half.pooled, full.pooled, rtol=0.05, atol=0.05)
+    assert torch.equal(half.mask, full.mask)
+    again = tiny.encode(TEXTS, batch_size=2, show_progress=False, precision=32)  # a config's int
+    assert torch.equal(again.pooled, full.pooled)
+
+
+def test_out_device_and_bad_precision(tiny):
+    out = tiny.encode(TEXTS, show_progress=False, out_device=torch.device("cpu"))
+    assert out.pooled.device.type == out.tokens.device.type == out.mask.device.type == "cpu"
+    with pytest.raises(ValueError, match="precision='fp16' is not one of 32, bf16"):
+        tiny.encode(TEXTS, show_progress=False, precision="fp16")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_encode_on_the_gpu_keeps_outputs_where_asked(tiny):
+    gpu = TextEncoder.from_name("tiny", keep_tokens=True).to("cuda")
+    on_gpu = gpu.encode(TEXTS, show_progress=False, out_device="cuda")
+    assert on_gpu.pooled.is_cuda and on_gpu.tokens.is_cuda and on_gpu.mask.is_cuda
+    assert gpu.encode(TEXTS, show_progress=False).pooled.device.type == "cpu"
+    cpu = tiny.encode(TEXTS, show_progress=False)
+    assert torch.allclose(on_gpu.pooled.cpu(), cpu.pooled, atol=1e-4)
+    assert gpu.encode(TEXTS, show_progress=False, precision="bf16").pooled.dtype == torch.float32
+
+
 def test_truncation_to_max_length():
     enc = TextEncoder.from_name("tiny", max_length=8, keep_tokens=True)
     out = enc.encode(["one two three four five six seven eight nine ten", "short"], show_progress=False)

@@ -95,6 +95,25 @@ def test_subsampling_rules(tiny_root, tmp_path):
     assert forced["subsampled"] and forced["tasks"]["onet_jobnorm/test"]["evaluated_queries"] == 1
 
 
+@pytest.mark.parametrize("setting, message", [("device=gpu", "device='gpu' is not one of auto, cpu, cuda"),
+                                              ("precision=16", "precision=16 is not one of 32, bf16")])
+def test_bad_device_or_precision_fails_before_any_work(tiny_root, setting, message):
+    with pytest.raises(ValueError, match=message):
+        run_eval(compose_eval(f"data.root={tiny_root}", "model=random", setting), show_progress=False)
+
+
+def test_bf16_evaluation_runs_on_the_encoders_device_and_never_writes_the_disk_cache(tiny_root, tmp_path):
+    base = ["encoder=tiny", f"data.root={tiny_root}", "data.use_cache=false", "tasks=[job2skill,jobnorm]"]
+    full = run_eval(compose_eval(*base, f"paths.cache_dir={tmp_path / 'full'}"), show_progress=False)
+    half = run_eval(compose_eval(*base, f"paths.cache_dir={tmp_path / 'half'}", "precision=bf16"), show_progress=False)
+    auto = "cuda:0" if torch.cuda.is_available() else "cpu"
+    assert (full["model"]["device"], full["model"]["precision"]) == (auto, "32")
+    assert half["model"]["precision"] == "bf16" and not (tmp_path / "half").exists()
+    assert len(list((tmp_path / "full").glob("*.safetensors"))) == 2
+    for key, r in full["tasks"].items():
+        assert half["tasks"][key]["metrics"] == pytest.approx(r["metrics"], abs=0.2), key
+
+
 def test_unknown_task_fails_before_any_work(tiny_root):
     from uwe.data.errors import UnknownNameError
 

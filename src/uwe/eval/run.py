@@ -6,6 +6,7 @@ import logging
 import time
 from pathlib import Path
 
+import torch
 from omegaconf import DictConfig, OmegaConf
 
 from uwe.data.catalog import Catalog
@@ -14,6 +15,7 @@ from uwe.eval.baselines import BM25Scorer, RandomScorer
 from uwe.eval.evaluate import TaskResult, evaluate_task, macro
 from uwe.eval.report import build_record, write_results
 from uwe.eval.scorers import BaselineScorer, EncoderScorer, Scorer
+from uwe.models.device import check_precision, resolve_device
 from uwe.models.encoder import TextEncoder
 from uwe.models.heads import build_head
 from uwe.models.registry import config_kwargs
@@ -25,10 +27,15 @@ def default_tasks(split: str) -> list[str]:
     return WORKBENCH_TASKS + (ZERO_SHOT_TASKS if split == "test" else [])
 
 
-def encoder_scorer(cfg: DictConfig, encoder: TextEncoder, head) -> EncoderScorer:
-    """``encoder`` and ``head`` with the config's target-space cache, batch and scoring block settings."""
+def encoder_scorer(cfg: DictConfig, encoder: TextEncoder, head,
+                   device: str | torch.device | None = None) -> EncoderScorer:
+    """``encoder`` and ``head``, moved to ``device`` (default: the config's ``device``; the CPU for a config
+    without one), with the config's target-space cache, batch, scoring block and ``precision`` settings."""
+    target = resolve_device(cfg.get("device", "cpu") if device is None else device)
+    encoder.to(target)
+    head.to(target)
     return EncoderScorer(encoder, head, cfg.paths.cache_dir, cfg.encoder.batch_size, cfg.score_chunk,
-                         refresh_cache=cfg.refresh_cache)
+                         refresh_cache=cfg.refresh_cache, precision=cfg.get("precision", "32"))
 
 
 def build_encoder_scorer(cfg: DictConfig) -> EncoderScorer:
@@ -42,7 +49,7 @@ def build_checkpoint_scorer(cfg: DictConfig) -> EncoderScorer:
     """A trained UWE model with its own encoder, pooling and head (the config's encoder/head are ignored)."""
     from uwe.train.module import UWEModule
 
-    module = UWEModule.load_trained(cfg.ckpt_path)
+    module = UWEModule.load_trained(cfg.ckpt_path)  # on the CPU; encoder_scorer moves it to cfg.device
     log.info("evaluating checkpoint %s (encoder %s, head %s)", cfg.ckpt_path, module.hparams.encoder["name"],
              module.hparams.head["name"])
     return encoder_scorer(cfg, module.encoder, module.head)
@@ -76,6 +83,8 @@ def run_eval(cfg: DictConfig, scorer: Scorer | None = None, out_dir: Path | None
     """Evaluate ``scorer`` (or the one ``cfg`` describes) on ``cfg.tasks`` and write the results files;
     ``extra`` entries (e.g. the checkpoint a training run tested) are added to the record."""
     check_subsampling(cfg)
+    resolve_device(cfg.get("device", "cpu"))  # a bad device or precision fails before any work
+    check_precision(cfg.get("precision", "32"))
     start = time.perf_counter()
     catalog = Catalog(cfg.data.root, cfg.data.cache_dir, cfg.data.use_cache, cfg.data.skillmatch_path)
     names = list(cfg.tasks) if cfg.tasks else default_tasks(cfg.split)

@@ -25,6 +25,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoModel, AutoTokenizer, BertConfig, PreTrainedModel, PreTrainedTokenizerBase
 
+from uwe.models.device import check_precision
 from uwe.models.embeddings import Embeddings
 from uwe.models.pooling import POOLINGS, resolve_pooling
 
@@ -225,37 +226,45 @@ class TextEncoder(torch.nn.Module):
         # Zeroed padding makes a text's tokens independent of what it was batched with (caches compare exactly).
         return Embeddings(pooled, tokens.masked_fill(~mask.unsqueeze(-1), 0.0), mask)
 
-    def encode(self, texts: list[str], batch_size: int = 256, show_progress: bool = True) -> Embeddings:
-        """Embeddings of ``texts`` in their order, on the CPU, in eval mode without gradients.
+    def encode(self, texts: list[str], batch_size: int = 256, show_progress: bool = True,
+               out_device: str | torch.device = "cpu", precision: str | int = "32") -> Embeddings:
+        """Embeddings of ``texts`` in their order, in eval mode without gradients, in the model's dtype.
+
+        The forward runs on the model's device; the result lands on ``out_device`` (the CPU by default, which
+        disk caches need; evaluation on a GPU keeps it there). ``precision="bf16"`` runs the forward under
+        ``torch.autocast(bfloat16)`` (cheap validation during training) and still returns the model's dtype
+        (float32 here); ``"32"`` is the full-precision forward that reported numbers use.
 
         Duplicates are encoded once; batches go longest first so each pads little. With keep_tokens every
         row is padded to one L, the longest text in tokens, so ``tokens`` is [N, L, D] and ``mask`` [N, L].
         """
         check_texts(texts)
+        autocast = check_precision(precision) == "bf16"
         unique = list(dict.fromkeys(texts))
         ids = [] if not unique else self.tokenizer(  # the tokenizer raises on an empty list
             unique, truncation=True, max_length=self.max_length, return_attention_mask=False,
             return_token_type_ids=False)["input_ids"]
         order = sorted(range(len(unique)), key=lambda i: -len(ids[i]))
         n, length, dtype = len(unique), max(map(len, ids), default=0), self.model.dtype
-        pooled = torch.empty(n, self.dim, dtype=dtype)
-        tokens = torch.zeros(n, length, self.dim, dtype=dtype) if self.keep_tokens else None
-        mask = torch.zeros(n, length, dtype=torch.bool) if self.keep_tokens else None
+        out_device = torch.device(out_device)
+        pooled = torch.empty(n, self.dim, dtype=dtype, device=out_device)
+        tokens = torch.zeros(n, length, self.dim, dtype=dtype, device=out_device) if self.keep_tokens else None
+        mask = torch.zeros(n, length, dtype=torch.bool, device=out_device) if self.keep_tokens else None
 
         device, was_training = next(self.parameters()).device, self.training
         self.eval()
         try:
-            with torch.inference_mode(), tqdm(total=n, desc=f"encode {self.name}", unit="text",
-                                              disable=not show_progress) as bar:
+            with torch.inference_mode(), torch.autocast(device.type, torch.bfloat16, enabled=autocast), \
+                    tqdm(total=n, desc=f"encode {self.name}", unit="text", disable=not show_progress) as bar:
                 for start in range(0, n, batch_size):
                     rows = order[start:start + batch_size]
                     batch = self.tokenizer.pad({"input_ids": [ids[i] for i in rows]}, return_tensors="pt")
                     out = self(batch["input_ids"].to(device), batch["attention_mask"].to(device))
-                    pooled[rows] = out.pooled.cpu()
+                    pooled[rows] = out.pooled.to(out_device, dtype)
                     if self.keep_tokens:
                         width = out.tokens.shape[1]
-                        tokens[rows, :width] = out.tokens.cpu()
-                        mask[rows, :width] = out.mask.cpu()
+                        tokens[rows, :width] = out.tokens.to(out_device, dtype)
+                        mask[rows, :width] = out.mask.to(out_device)
                     bar.update(len(rows))
         finally:
             self.train(was_training)
@@ -264,7 +273,7 @@ class TextEncoder(torch.nn.Module):
         if n == len(texts):  # no duplicates: ``unique`` is ``texts`` itself
             return result
         position = {text: i for i, text in enumerate(unique)}
-        return result[torch.tensor([position[text] for text in texts])]
+        return result[torch.tensor([position[text] for text in texts], device=out_device)]
 
     def weights_fingerprint(self) -> str:
         """sha256 hex of everything that decides the embeddings: every state_dict tensor (name, shape, dtype,

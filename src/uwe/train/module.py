@@ -182,7 +182,9 @@ class UWEModule(L.LightningModule):
         """WorkBench val splits (sub-sampled, seeded): ``val/<task>/map`` and ``val/macro_map``."""
         if not self._val_tasks:
             return
-        scorer = EncoderScorer(self.encoder, self.head, cache_dir=None, show_progress=False)
+        # On the training device; bf16 encoding when training runs in bf16 (val numbers only pick checkpoints).
+        precision = "bf16" if str(self.trainer.precision).startswith("bf16") else "32"
+        scorer = EncoderScorer(self.encoder, self.head, cache_dir=None, show_progress=False, precision=precision)
         results = {t.key: evaluate_task(scorer, t, show_progress=False) for t in self._val_tasks}
         for r in results.values():
             self.log(f"val/{r.key.split('/')[0]}/map", r.metrics["map"], batch_size=1)

@@ -97,7 +97,7 @@ def train(cfg: DictConfig, callbacks_extra: list | None = None) -> dict:
     best_path = checkpoints.best_model_path or checkpoints.last_model_path
     log.info("best checkpoint %s (val/macro_map %s)", best_path, checkpoints.best_model_score)
     best = UWEModule.load_trained(best_path)
-    scorer = encoder_scorer(cfg, best.encoder, best.head)
+    scorer = encoder_scorer(cfg, best.encoder, best.head, device=trainer.strategy.root_device)  # the training device
     tested = {"path": best_path, "val_macro_map": _float(checkpoints.best_model_score), "global_step": trainer.global_step}
     record = run_eval(cfg, scorer=scorer, out_dir=out, extra={"checkpoint": tested, "val_curve": module.val_history})
     print(format_table(record))

@@ -1,7 +1,8 @@
 """Scoring heads: s(q, y) for every query-target pair, from the encoder's ``Embeddings``.
 
 Pure score functions (``*_scores``) hold the math; the ``*Head`` modules wire them to ``Embeddings`` and share
-the chunked inference loop of ``ScoringHead``. ``build_head(name, **kwargs)`` builds one by its config name.
+the chunked inference loop of ``ScoringHead``; ``soft_li`` scores a whole cached target space through
+``build_token_space`` + ``soft_li_space_scores`` instead. ``build_head(name, **kwargs)`` builds one by its config name.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from uwe.models.heads.cosine import CosineHead, cosine_scores
 from uwe.models.heads.maxsim import MaxSimHead, maxsim_scores
 from uwe.models.heads.soft_li import SoftLateInteractionHead, soft_li_scores
 from uwe.models.heads.soft_li_pooled import SoftLateInteractionPooledHead, soft_li_pooled_scores
+from uwe.models.heads.soft_li_space import soft_li_space_scores
+from uwe.models.heads.token_space import TokenSpace, build_token_space
 from uwe.models.registry import build_registered
 
 HEADS: dict[str, type[ScoringHead]] = {
@@ -34,9 +37,12 @@ __all__ = [
     "ScoringHead",
     "SoftLateInteractionHead",
     "SoftLateInteractionPooledHead",
+    "TokenSpace",
     "build_head",
+    "build_token_space",
     "cosine_scores",
     "maxsim_scores",
     "soft_li_pooled_scores",
     "soft_li_scores",
+    "soft_li_space_scores",
 ]

@@ -58,11 +58,10 @@ class ScoringHead(nn.Module):
         """Scores [Nq, Nt] computed ``chunk_size`` queries x ``chunk_size`` targets at a time (inference).
 
         Equal to ``forward`` but without gradients, and the token-pair tensors of a token head never exceed
-        one block, so memory stays bounded when ``t`` is a whole cached target space.
+        one block, so memory stays bounded when ``t`` is a whole cached target space. Heads with a faster
+        exact path for a whole space override it (``cosine``, ``soft_li``), with the same values.
         """
-        chunk_size = self.chunk_size if chunk_size is None else chunk_size
-        if chunk_size < 1:
-            raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+        chunk_size = self._resolve_chunk_size(chunk_size)
         self._check(q, t)
         dtype = torch.promote_types(q.pooled.dtype, t.pooled.dtype)
         out = torch.empty(len(q), len(t), dtype=dtype, device=q.pooled.device)
@@ -71,6 +70,13 @@ class ScoringHead(nn.Module):
             for ts in range(0, len(t), chunk_size):
                 out[qs : qs + chunk_size, ts : ts + chunk_size] = self._score_block(q_block, t[ts : ts + chunk_size])
         return out
+
+    def _resolve_chunk_size(self, chunk_size: int | None) -> int:
+        """``chunk_size``, or the head's default when None; ValueError below 1."""
+        chunk_size = self.chunk_size if chunk_size is None else chunk_size
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+        return chunk_size
 
     def _check(self, q: Embeddings, t: Embeddings) -> None:
         for side, emb, needed in (("query", q, self.needs_query_tokens), ("target", t, self.needs_target_tokens)):

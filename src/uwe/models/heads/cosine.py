@@ -7,6 +7,7 @@ import torch.nn.functional as F
 
 from uwe.models.embeddings import Embeddings
 from uwe.models.heads.base import ScoringHead
+from uwe.models.heads.memo import TensorMemo
 
 
 def cosine_scores(q: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -30,11 +31,31 @@ def cosine_scores(q: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 
 
 class CosineHead(ScoringHead):
-    """``cosine_scores`` on ``Embeddings.pooled``; needs no token states."""
+    """``cosine_scores`` on ``Embeddings.pooled``; needs no token states.
+
+    ``score_chunked`` normalises a target space once (kept while the same ``t.pooled`` tensor comes back
+    unmodified) and scores ``chunk_size`` queries against all targets with one matmul into the result.
+    """
 
     needs_query_tokens = False
     needs_target_tokens = False
-    chunk_size = 4096  # one [4096, D] x [D, 4096] matmul block is 64 MiB of scores
+    chunk_size = 4096  # queries per matmul in score_chunked, written straight into the [Nq, Nt] result
+
+    def __init__(self):
+        super().__init__()
+        self._normalized = TensorMemo()
 
     def _score_block(self, q: Embeddings, t: Embeddings) -> torch.Tensor:
         return cosine_scores(q.pooled, t.pooled)
+
+    @torch.no_grad()
+    def score_chunked(self, q: Embeddings, t: Embeddings, chunk_size: int | None = None) -> torch.Tensor:
+        """``cosine_scores(q.pooled, t.pooled)`` [Nq, Nt] without gradients, ``chunk_size`` queries at a time."""
+        chunk_size = self._resolve_chunk_size(chunk_size)
+        dtype = torch.promote_types(q.pooled.dtype, t.pooled.dtype)
+        targets = self._normalized.get(lambda: F.normalize(t.pooled.to(dtype), dim=-1), (t.pooled,), dtype)
+        out = torch.empty(len(q), len(t), dtype=dtype, device=q.pooled.device)
+        for start in range(0, len(q), chunk_size):
+            queries = F.normalize(q.pooled[start : start + chunk_size].to(dtype), dim=-1)
+            torch.mm(queries, targets.T, out=out[start : start + chunk_size])
+        return out
