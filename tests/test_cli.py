@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import lightning as L
@@ -92,6 +93,10 @@ def test_serve_runs_the_app_with_custom_and_preloaded_spaces(tmp_path, labels_fi
                  "--preload", "esco_skills", "--cache-dir", str(tmp_path / "spaces"), "--port", "8123"]) == 0
     assert (served["host"], served["port"]) == ("127.0.0.1", 8123)
     with TestClient(served["app"]) as client:
+        deadline = time.monotonic() + 30  # the preloading runs in the background; /health says when it is done
+        while client.get("/health").status_code == 503 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert client.get("/health").json()["status"] == "ok"
         sizes = {s["name"]: s["size"] for s in client.get("/spaces").json()["spaces"]}
         assert sizes == {"esco_skills": 4, "esco_occupations": None, "onet_tech_skills": None, "demo": len(LABELS)}
         response = client.post("/rank", json={"texts": ["sql"], "space": "demo", "k": 1})

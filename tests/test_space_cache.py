@@ -120,7 +120,7 @@ def test_corrupt_sidecar(encoder, tmp_path):
 
 
 def test_failed_write_leaves_nothing(encoder, tmp_path, monkeypatch):
-    def half_write(tensors, filename):
+    def half_write(tensors, filename, **kwargs):
         open(filename, "wb").write(b"half")
         raise OSError("disk full")
 

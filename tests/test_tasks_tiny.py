@@ -91,14 +91,14 @@ def test_alias_and_description_graphs(catalog):
 
 def test_warm_cache_returns_the_same_objects_and_edits_invalidate(tiny_root, tmp_path):
     cold = Catalog(tiny_root, cache_dir=tmp_path / "c").task("jobnorm")
-    assert list((tmp_path / "c" / "tasks").glob("jobnorm-test-*.pkl"))
+    assert list((tmp_path / "c" / "tasks").glob("jobnorm-test-*.safetensors"))
     warm = Catalog(tiny_root, cache_dir=tmp_path / "c").task("jobnorm")
     assert warm == cold
     f = tiny_root / "jobbert_eval" / "titles.test.csv"
     f.write_text(f.read_text().replace("Senior Data Scientist", "Lead Data Scientist"))
     edited = Catalog(tiny_root, cache_dir=tmp_path / "c").task("jobnorm")
     assert "Lead Data Scientist" in edited.queries
-    assert len(list((tmp_path / "c" / "tasks").glob("jobnorm-test-*.pkl"))) == 2
+    assert len(list((tmp_path / "c" / "tasks").glob("jobnorm-test-*.safetensors"))) == 2
 
 
 def test_no_cache_writes_nothing(tiny_root, tmp_path):

@@ -1,7 +1,8 @@
 """The ``uwe`` command: rank texts, serve a model over HTTP, export a checkpoint, merge fine-tuned models.
 
-    uwe rank "data scientist" --space esco_skills -k 10 [--model minilm] [--input texts.txt] [--format json]
-    uwe serve --model PATH --port 8080 [--host 127.0.0.1] [--labels NAME=FILE] [--preload esco_skills]
+    uwe rank "data scientist" --space esco_skills -k 10 [--model minilm] [--input texts.txt] [--format json] [--refresh]
+    uwe serve [--model minilm] --port 8080 [--host 127.0.0.1] [--labels NAME=FILE] [--preload SPACE | --no-preload]
+              [--max-batch 64 --max-wait 5 | --no-batching] [--max-body-bytes 1048576] [--refresh]
     uwe export CKPT OUT [--overwrite]
     uwe merge CKPT_OR_EXPORT... --out OUT [--method average|task_arithmetic --scale L --base BASE] [--overwrite]
 
@@ -15,6 +16,12 @@ import json
 import re
 import sys
 from pathlib import Path
+
+
+def _positive_int(value: str) -> int:
+    if not re.fullmatch(r"\d+", value) or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value!r}")
+    return int(value)
 
 
 def _labels_arg(value: str) -> tuple[str, Path]:
@@ -41,6 +48,8 @@ def _model_args(parser: argparse.ArgumentParser, default_model: str | None) -> N
                         help="add a space NAME from FILE, one label per line (repeatable)")
     parser.add_argument("--cache-dir", help="where spaces are cached (default $UWE_CACHE_DIR or ~/.cache/uwe)")
     parser.add_argument("--data-root", help="data root of the built-in spaces (default as uwe.data)")
+    parser.add_argument("--refresh", action="store_true",
+                        help="re-encode the spaces used and replace their cache files (e.g. after a stale-cache error)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,18 +68,31 @@ def build_parser() -> argparse.ArgumentParser:
     _model_args(rank, "minilm")
 
     serve = commands.add_parser("serve", help="an HTTP service: POST /rank, GET /spaces, GET /health")
-    _model_args(serve, None)
+    _model_args(serve, "minilm")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
-    serve.add_argument("--preload", action="append", default=[], metavar="SPACE",
-                       help="load a built-in space before serving (repeatable)")
-    serve.add_argument("--max-batch", type=int, default=256, help="most texts per request")
-    serve.add_argument("--max-k", type=int, default=100, help="largest k per request")
+    preload = serve.add_mutually_exclusive_group()
+    preload.add_argument("--preload", action="append", metavar="SPACE",
+                         help="a space loaded before GET /health says ready (repeatable; default: every built-in one)")
+    preload.add_argument("--no-preload", action="store_true", help="load each built-in space on first use instead")
+    serve.add_argument("--max-batch", type=_positive_int, default=64,
+                       help="texts per encoder batch, gathered from concurrent requests (default 64)")
+    serve.add_argument("--max-wait", type=float, default=5.0, metavar="MS",
+                       help="how long a request waits for others to share its batch (default 5 ms)")
+    serve.add_argument("--no-batching", action="store_true",
+                       help="rank each request alone under one lock (the reference path of bench/bench_serve.py)")
+    serve.add_argument("--max-texts", type=_positive_int, default=256, help="most texts per request (default 256)")
+    serve.add_argument("--max-text-chars", type=_positive_int, default=2000,
+                       help="longest text in characters (default 2000)")
+    serve.add_argument("--max-body-bytes", type=_positive_int, default=1 << 20,
+                       help="largest request body; a larger one is refused with 413 unread (default 1 MiB)")
+    serve.add_argument("--max-k", type=_positive_int, default=100, help="largest k per request (default 100)")
 
     export = commands.add_parser("export", help="a train.py checkpoint -> a SentenceTransformer folder + uwe head")
     export.add_argument("ckpt", type=Path)
     export.add_argument("out", type=Path)
-    export.add_argument("--overwrite", action="store_true", help="replace a non-empty OUT")
+    export.add_argument("--overwrite", action="store_true", help="replace OUT when it is a uwe export (never any other "
+                                                                 "folder)")
 
     merge = commands.add_parser("merge", help="models fine-tuned from one backbone -> one export folder")
     merge.add_argument("models", nargs="+", help="train.py .ckpt files or export folders (uwe export)")
@@ -82,14 +104,16 @@ def build_parser() -> argparse.ArgumentParser:
                        help="task_arithmetic's lambda (default 1.0; 1/n is averaging; 0.3-1.0 is usual)")
     merge.add_argument("--base", help="task_arithmetic's backbone: minilm, mpnet, tiny, a model folder, an export "
                                       "folder or a .ckpt")
-    merge.add_argument("--overwrite", action="store_true", help="replace a non-empty OUT")
+    merge.add_argument("--overwrite", action="store_true", help="replace OUT when it is a uwe export (never any other "
+                                                                "folder)")
     return parser
 
 
 def _ranker(args):
     from uwe.ranker import Ranker
 
-    ranker = Ranker.from_pretrained(args.model, head=args.head, cache_dir=args.cache_dir, data_root=args.data_root)
+    ranker = Ranker.from_pretrained(args.model, head=args.head, cache_dir=args.cache_dir, data_root=args.data_root,
+                                    refresh=args.refresh, refresh_hint="pass --refresh")
     for name, file in args.labels:
         ranker.add_space(name, read_lines(file))
     return ranker
@@ -117,14 +141,32 @@ def cmd_rank(args) -> None:
 
 
 def cmd_serve(args) -> None:
+    import logging
+
     import uvicorn
 
+    from uwe.ranker import BUILTIN_SPACES
     from uwe.serve import create_app
 
     ranker = _ranker(args)
-    for space in args.preload:
-        ranker.space(space)
-    uvicorn.run(create_app(ranker, args.max_batch, args.max_k), host=args.host, port=args.port, log_level="warning")
+    preload = [] if args.no_preload else args.preload or list(BUILTIN_SPACES)
+    spaces = ranker.spaces()
+    for space in preload:
+        if space not in spaces:
+            raise ValueError(f"--preload {space!r} is no space; valid: {', '.join(sorted(spaces))}")
+    log = logging.getLogger("uwe.serve")  # one access-log line per request, and the preloading
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    app = create_app(ranker, max_texts=args.max_texts, max_k=args.max_k, max_text_chars=args.max_text_chars,
+                     max_body_bytes=args.max_body_bytes, max_batch=args.max_batch, max_wait_ms=args.max_wait,
+                     batching=not args.no_batching, preload=preload)
+    log.info("model %s on http://%s:%d, preloading %s", ranker.name, args.host, args.port, ", ".join(preload) or "none")
+    # SIGTERM: uvicorn stops accepting, answers the requests in flight (for up to 30 s), then the app stops its batcher
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False,
+                timeout_graceful_shutdown=30)
 
 
 def cmd_export(args) -> None:

@@ -27,7 +27,7 @@ from uwe.models.encoder import TextEncoder
 from uwe.models.encoder import check_texts as check_encoder_texts
 from uwe.models.export import HEAD_CONFIG, load_exported
 from uwe.models.heads import ScoringHead, build_head
-from uwe.models.space_cache import cache_name, load_or_encode
+from uwe.models.space_cache import REFRESH_HINT, cache_name, load_or_encode
 
 # Built-in spaces: name -> (task, split) whose target list it is. Their cache files are named after the
 # task's ``target_space``, exactly as evaluation names them, so eval.py and the ranker share pooled caches.
@@ -134,6 +134,9 @@ class Ranker:
         device: where encoding and scoring run; cached spaces are moved there once.
         batch_size: texts per encoder batch.
         show_progress: a progress bar while a space is encoded (never for queries).
+        refresh: re-encode every space once, when first used, replacing its cache file (e.g. a stale one).
+        refresh_hint: how a stale-cache error tells the user to refresh (``pass refresh=True``; the CLI says
+            ``pass --refresh``).
 
     Thread safety: every public method holds one re-entrant lock, so calls from many threads are serialised.
     Scoring alone would be re-entrant, but a fast tokenizer must not be shared by concurrent calls (Rust's
@@ -143,13 +146,14 @@ class Ranker:
 
     def __init__(self, encoder: TextEncoder, head: ScoringHead, cache_dir: str | Path | None = None,
                  data_root: str | Path | None = None, device: str | torch.device = "cpu", batch_size: int = 256,
-                 show_progress: bool = True):
+                 show_progress: bool = True, refresh: bool = False, refresh_hint: str = REFRESH_HINT):
         self.device = torch.device(device)
         self.encoder = encoder.to(self.device).eval()
         self.head = head.to(self.device).eval()
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
         self.data_root = data_root
         self.batch_size, self.show_progress = batch_size, show_progress
+        self.refresh, self.refresh_hint = refresh, refresh_hint
         self._spaces: dict[str, Space] = {}
         self._catalog = None
         self._lock = threading.RLock()
@@ -157,7 +161,8 @@ class Ranker:
     @classmethod
     def from_pretrained(cls, path_or_name: str | Path, head: str | None = None, cache_dir: str | Path | None = None,
                         device: str = "cpu", data_root: str | Path | None = None,
-                        show_progress: bool = True) -> "Ranker":
+                        show_progress: bool = True, refresh: bool = False,
+                        refresh_hint: str = REFRESH_HINT) -> "Ranker":
         """A ranker from a trained or a zero-shot model.
 
         Args:
@@ -166,10 +171,11 @@ class Ranker:
                 for zero-shot ranking: ``minilm``, ``mpnet``, ``tiny``, a Hugging Face model folder or hub name.
             head: the head of a zero-shot encoder, by config name (default ``cosine``); not allowed with an
                 export or a checkpoint.
-            cache_dir, device, data_root, show_progress: as for :class:`Ranker`.
+            cache_dir, device, data_root, show_progress, refresh, refresh_hint: as for :class:`Ranker`.
         """
         encoder, head_module = _load_model(path_or_name, head)
-        return cls(encoder, head_module, cache_dir, data_root, device, show_progress=show_progress)
+        return cls(encoder, head_module, cache_dir, data_root, device, show_progress=show_progress, refresh=refresh,
+                   refresh_hint=refresh_hint)
 
     @property
     def name(self) -> str:
@@ -196,7 +202,7 @@ class Ranker:
             raise ValueError(f"{name!r} is a built-in space; pick another name")
         check_labels(labels)
         with self._lock:
-            self._spaces[name] = self._encode_space(name, name, list(labels), refresh)
+            self._spaces[name] = self._encode_space(name, name, list(labels), refresh or self.refresh)
             return self._spaces[name]
 
     def spaces(self) -> dict[str, int | None]:
@@ -218,7 +224,7 @@ class Ranker:
 
                 self._catalog = Catalog(self.data_root)
             task = self._catalog.task(*BUILTIN_SPACES[name])
-            self._spaces[name] = self._encode_space(name, task.target_space, task.targets, refresh=False)
+            self._spaces[name] = self._encode_space(name, task.target_space, task.targets, refresh=self.refresh)
             return self._spaces[name]
 
     def scores(self, texts: str | list[str], space: str) -> torch.Tensor:
@@ -238,15 +244,48 @@ class Ranker:
         """
         texts = check_texts(texts)
         with self._lock:
-            target = self.space(space)
-            n = len(target.labels)
-            if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= n:
-                raise ValueError(f"k must be an integer from 1 to {n} (the size of {space!r}), got {k!r}")
+            target = self._space_for_k(space, k)
             ranked = []
             for i in range(0, len(texts), QUERY_CHUNK):
                 for row in top_k(self._score(texts[i:i + QUERY_CHUNK], target.embeddings).cpu(), k):
                     ranked.append([(target.labels[j], score) for j, score in row])
             return ranked
+
+    def rank_many(self, requests: list[tuple[list[str], str, int]]) -> list[list[list[tuple[str, float]]]]:
+        """``[self.rank(texts, space, k) for texts, space, k in requests]`` with the texts of every request
+        encoded in one pass and scored once per space: how the service answers requests that arrive together.
+
+        Scores equal ``rank``'s up to float32 rounding (about 1e-6: a batch's padding and matrix shapes change
+        the order of sums), so a near tie may swap. Every request is checked before any work, as ``rank``.
+        """
+        requests = [(check_texts(texts), space, k) for texts, space, k in requests]
+        with self._lock:
+            targets = {space: self._space_for_k(space, k) for _, space, k in requests}
+            texts = [text for batch, _, _ in requests for text in batch]
+            queries = _to(self.encoder.encode(texts, batch_size=self.batch_size, show_progress=False), self.device)
+            owner = [i for i, (batch, _, _) in enumerate(requests) for _ in batch]  # text row -> its request
+            best: list[list[tuple[int, float]]] = [[] for _ in texts]  # per text row: its top (column, score)
+            for space, target in targets.items():
+                rows = [r for r, i in enumerate(owner) if requests[i][1] == space]
+                k = max(k for _, name, k in requests if name == space)  # a smaller k takes a prefix
+                for c in range(0, len(rows), QUERY_CHUNK):
+                    chunk = rows[c:c + QUERY_CHUNK]
+                    scores = self.head.score_chunked(queries[torch.tensor(chunk)], target.embeddings).cpu()
+                    for r, row in zip(chunk, top_k(scores, k)):
+                        best[r] = row
+            ranked: list[list[list[tuple[str, float]]]] = [[] for _ in requests]
+            for r, i in enumerate(owner):
+                labels, k = targets[requests[i][1]].labels, requests[i][2]
+                ranked[i].append([(labels[j], score) for j, score in best[r][:k]])
+            return ranked
+
+    def _space_for_k(self, space: str, k: int) -> Space:
+        """Space ``space``, once ``k`` is known to be an integer from 1 to its size (else ValueError)."""
+        target = self.space(space)
+        n = len(target.labels)
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= n:
+            raise ValueError(f"k must be an integer from 1 to {n} (the size of {space!r}), got {k!r}")
+        return target
 
     def _score(self, texts: list[str], target: Embeddings) -> torch.Tensor:
         queries = self.encoder.encode(texts, batch_size=self.batch_size, show_progress=False)
@@ -254,5 +293,6 @@ class Ranker:
 
     def _encode_space(self, name: str, cache_stem: str, labels: list[str], refresh: bool) -> Space:
         embeddings = load_or_encode(self.encoder, labels, self.cache_dir, cache_name(cache_stem, self.encoder),
-                                    self.batch_size, refresh=refresh, show_progress=self.show_progress)
+                                    self.batch_size, refresh=refresh, show_progress=self.show_progress,
+                                    refresh_hint=self.refresh_hint)
         return Space(name, labels, _to(embeddings, self.device))

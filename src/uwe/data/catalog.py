@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from uwe.data import graphs as graph_builders
-from uwe.data.cache import cache_key, cached, default_cache_dir
+from uwe.data.cache import SUFFIX, cache_key, cached, default_cache_dir
 from uwe.data.errors import UnknownNameError
 from uwe.data.graph import TrainingGraph
 from uwe.data.leakage import test_pair_set
@@ -77,8 +77,9 @@ class Catalog:
         key = f"task:{name}/{split}"
         if key not in self._memo:
             versions = self.raw.versions(list(sources))
-            path = self._path("tasks", f"{name}-{split}", cache_key("task", f"{name}/{split}", versions))
-            self._memo[key] = cached(RankingTask, path, lambda: spec.build(self.raw, split))
+            entry = cache_key("task", f"{name}/{split}", versions)
+            path = self._path("tasks", f"{name}-{split}", entry)
+            self._memo[key] = cached(RankingTask, path, entry, lambda: spec.build(self.raw, split))
         return self._memo[key]
 
     def graph(self, name: str) -> TrainingGraph:
@@ -89,13 +90,14 @@ class Catalog:
             tests = [k.split("/")[0] for k in self.task_keys("test", include_optional=False)]
             guarded = [t for t in tests if t not in spec.is_test_of]
             sources = sorted({s for t in guarded for s in TASKS[t].sources["test"]} | set(spec.sources))
-            path = self._path("graphs", name, cache_key("graph", name, self.raw.versions(sources), guard=guarded))
+            entry = cache_key("graph", name, self.raw.versions(sources), guard=guarded)
+            path = self._path("graphs", name, entry)
 
             def build() -> TrainingGraph:
                 return graph_builders.build(self.raw, name, test_pair_set(self.task(t) for t in guarded))
 
-            self._memo[key] = cached(TrainingGraph, path, build)
+            self._memo[key] = cached(TrainingGraph, path, entry, build)
         return self._memo[key]
 
     def _path(self, kind: str, stem: str, key: str) -> Path | None:
-        return self.cache_dir / kind / f"{stem}-{key[:16]}.pkl" if self.use_cache else None
+        return self.cache_dir / kind / f"{stem}-{key[:16]}{SUFFIX}" if self.use_cache else None

@@ -71,7 +71,8 @@ class EncoderScorer:
                                           out_device=self.device, precision=self.precision)
             else:
                 emb = load_or_encode(self.encoder, targets, self.cache_dir, cache_name(space, self.encoder),
-                                     self.batch_size, refresh=self.refresh_cache, show_progress=self.show_progress)
+                                     self.batch_size, refresh=self.refresh_cache, show_progress=self.show_progress,
+                                     refresh_hint="set refresh_cache=true")
             self._spaces[space] = cached = (targets, embeddings_to(emb, self.device))
         return cached[1]
 

@@ -8,6 +8,11 @@ returns the encoder's pooled vectors), plus UWE's late-interaction head next to 
   a Transformer + Pooling pipeline in the long-standing format that sentence-transformers 2.x to 6.x read;
 - ``uwe_head.json``: the head's name and kwargs, the encoder's pooling, max_length and keep_tokens, the uwe
   version and free metadata; ``uwe_head.safetensors``: the head's state_dict, only when it has parameters.
+
+``uwe_head.json`` also marks the folder as a uwe export: ``overwrite`` replaces a folder only when it holds
+one (:func:`is_export`), so no other folder is ever deleted. An export is written in a fresh hidden folder
+beside ``out_dir`` (``.<name>.uwe-export-XXXX``, from :func:`tempfile.mkdtemp`) and renamed into place: no
+name a user may have picked (``<out>.tmp``, ``<out>.old``) is ever written or removed.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import torch
@@ -58,11 +64,27 @@ def _sentence_transformers_files(encoder: TextEncoder, folder: Path) -> None:
     })
 
 
+def is_export(folder: Path) -> bool:
+    """True when ``folder`` holds a ``uwe_head.json`` written by :func:`export_model` (a JSON object with the
+    head's name and the uwe version): the mark of a folder that ``overwrite`` may replace."""
+    try:
+        config = json.loads((Path(folder) / HEAD_CONFIG).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and "head" in config and "uwe_version" in config
+
+
 def _check_target(out_dir: Path, overwrite: bool) -> None:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise FileExistsError(f"export folder {out_dir} is a file; pick another path")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
-        raise FileExistsError(f"export folder {out_dir} exists and is not empty; pass overwrite=True to replace it")
+    if out_dir.is_symlink() or (out_dir.exists() and not out_dir.is_dir()):
+        raise FileExistsError(f"export folder {out_dir} is a file or a link; pick another path")
+    if not out_dir.is_dir() or not any(out_dir.iterdir()):
+        return
+    if not overwrite:
+        raise FileExistsError(f"export folder {out_dir} exists and is not empty; pass overwrite=True "
+                              "(uwe export/merge: --overwrite) to replace it, if it is a uwe export")
+    if not is_export(out_dir):
+        raise FileExistsError(f"export folder {out_dir} is not a uwe export (it has no valid {HEAD_CONFIG}), so "
+                              "overwrite will not replace it; pick another folder or empty it yourself")
 
 
 def export_model(encoder: TextEncoder, head_name: str, head_kwargs: dict, out_dir: Path,
@@ -72,10 +94,11 @@ def export_model(encoder: TextEncoder, head_name: str, head_kwargs: dict, out_di
     Args:
         encoder: the encoder to export; its pooling ('mean' or 'cls') becomes the SentenceTransformer pooling.
         head_name, head_kwargs: the scoring head, as for :func:`build_head` (kwargs must be JSON values).
-        out_dir: the folder to create. Everything is written to ``<out_dir>.tmp`` first and renamed into place,
-            so ``out_dir`` never holds a half-written export.
+        out_dir: the folder to create. Everything is written to a fresh hidden folder beside it first and
+            renamed into place, so ``out_dir`` never holds a half-written export.
         metadata: free JSON-serialisable facts to keep (run id, training data, scores...).
-        overwrite: replace a non-empty ``out_dir``; without it, that is an error.
+        overwrite: replace a non-empty ``out_dir`` that is a uwe export (:func:`is_export`); without it, a
+            non-empty ``out_dir`` is an error, and any other non-empty folder is an error even with it.
         head: the trained head module when it has parameters (its state_dict is saved); default: a fresh
             ``build_head(head_name, **head_kwargs)``. Parameter-free heads need nothing more than their kwargs.
     """
@@ -87,27 +110,28 @@ def export_model(encoder: TextEncoder, head_name: str, head_kwargs: dict, out_di
         "keep_tokens": encoder.keep_tokens, "uwe_version": __version__, "metadata": metadata or {},
     }, indent=2)  # before anything is written: a non-JSON value fails here
 
-    tmp = out_dir.with_name(out_dir.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)  # left over from an interrupted export
-    tmp.mkdir(parents=True)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.uwe-export-", dir=out_dir.parent))
     try:
-        encoder.model.save_pretrained(tmp)
-        encoder.tokenizer.save_pretrained(tmp)
-        _sentence_transformers_files(encoder, tmp)
-        (tmp / HEAD_CONFIG).write_text(config + "\n")
+        new = staging / "new"
+        new.mkdir()
+        encoder.model.save_pretrained(new)
+        encoder.tokenizer.save_pretrained(new)
+        _sentence_transformers_files(encoder, new)
         if sum(p.numel() for p in head.parameters()) > 0:
-            save_file({k: v.detach().cpu().contiguous() for k, v in head.state_dict().items()}, tmp / HEAD_WEIGHTS)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if out_dir.exists():
-        old = out_dir.with_name(out_dir.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(out_dir, old)
-        os.replace(tmp, out_dir)
-        shutil.rmtree(old)
-    else:
-        os.replace(tmp, out_dir)
+            save_file({k: v.detach().cpu().contiguous() for k, v in head.state_dict().items()}, new / HEAD_WEIGHTS)
+        (new / HEAD_CONFIG).write_text(config + "\n")  # last: the mark of a whole export
+        old = staging / "old" if out_dir.exists() else None
+        if old is not None:
+            os.replace(out_dir, old)  # checked above: empty, or a uwe export
+        try:
+            os.replace(new, out_dir)
+        except BaseException:
+            if old is not None:
+                os.replace(old, out_dir)  # the previous export stays
+            raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return out_dir
 
 

@@ -30,8 +30,17 @@ from uwe.train.packing import inverse_order, length_chunks, pad_ids
 log = logging.getLogger(__name__)
 
 
-class NonFiniteLossError(RuntimeError):
-    """The loss became NaN or infinite; training stops and the last good checkpoint is kept."""
+class NonFiniteError(RuntimeError):
+    """Training produced NaN or infinite numbers and stopped; the checkpoints written before are kept."""
+
+
+class NonFiniteLossError(NonFiniteError):
+    """The loss became NaN or infinite (checked every step, before the optimizer uses it)."""
+
+
+class NonFiniteWeightsError(NonFiniteError):
+    """An optimizer step made a weight NaN, infinite or too large for float32 (checked after every step, before
+    anything uses it), or validation found the model's outputs NaN (finite weights that have diverged)."""
 
 
 class UWEModule(L.LightningModule):
@@ -169,11 +178,48 @@ class UWEModule(L.LightningModule):
             total = total + self.hparams.graphs[name]["alpha"] * loss
         if not torch.isfinite(total):
             raise NonFiniteLossError(
-                f"step {self.global_step}: the loss is {total.item()} (graph losses above); training stopped and "
-                f"the last good checkpoint is kept in {self.trainer.default_root_dir}. Lower optimizer.lr or raise tau."
+                f"step {self.global_step}: the loss is {total.item()} (graph losses above); training stopped, "
+                f"{self.checkpoints_kept()}. Lower optimizer.lr or raise tau."
             )
         self.log("train/loss", total.detach(), prog_bar=True, batch_size=1)
         return total
+
+    def optimizer_step(self, *args, **kwargs) -> None:
+        """The optimizer step, then a stop if it made the weights non-finite (a huge learning rate does), before
+        any validation, callback or checkpoint sees them. Costs one fused norm over the weights and one device
+        sync per step (``bench/bench_weight_guard.py``)."""
+        super().optimizer_step(*args, **kwargs)
+        bad = self.non_finite_parameters()
+        if bad:
+            raise NonFiniteWeightsError(
+                f"step {self.global_step}: the optimizer step made {len(bad)} weight tensor(s) NaN, infinite or too "
+                f"large for float32 (e.g. {', '.join(bad[:3])}); training stopped, {self.checkpoints_kept()}. "
+                "Lower optimizer.lr."
+            )
+
+    def non_finite_parameters(self) -> list[str]:
+        """Names of the weight tensors whose norm is not finite: a NaN, an infinity, or values so large (1e19 and
+        up) that the squares overflow, which no working model has. The total norm is one fused pass; the
+        tensors are named only when it is not finite."""
+        named = [(n, p.detach()) for n, p in self.named_parameters() if p.is_floating_point()]
+        if not named or bool(torch.isfinite(torch.nn.utils.get_total_norm([p for _, p in named]))):
+            return []
+        return [n for n, p in named if not bool(torch.isfinite(torch.linalg.vector_norm(p)))] or ["(their sum)"]
+
+    def checkpoints_kept(self) -> str:
+        """What a stopped run leaves: the checkpoint files that exist now, by name, or that none was written."""
+        callbacks = self.trainer.checkpoint_callbacks if self._trainer is not None else []
+        found = []  # a monitored callback keeps the best; an unmonitored one the latest (last.ckpt)
+        for callback in callbacks:
+            found += [("last written", callback.last_model_path),
+                      ("best" if callback.monitor else "last written", callback.best_model_path)]
+        paths = {}
+        for role, path in sorted(found, key=lambda rp: rp[0] != "last written"):  # the last written first
+            if path and Path(path).is_file() and role not in paths.get(str(path), []):
+                paths.setdefault(str(path), []).append(role)
+        if not paths:
+            return "and no checkpoint was written yet (the first is written at the first validation)"
+        return "the checkpoints kept are " + " and ".join(f"{p} ({', '.join(r)})" for p, r in paths.items())
 
     def validation_step(self, batch, batch_idx) -> None:
         pass
@@ -185,7 +231,15 @@ class UWEModule(L.LightningModule):
         # On the training device; bf16 encoding when training runs in bf16 (val numbers only pick checkpoints).
         precision = "bf16" if str(self.trainer.precision).startswith("bf16") else "32"
         scorer = EncoderScorer(self.encoder, self.head, cache_dir=None, show_progress=False, precision=precision)
-        results = {t.key: evaluate_task(scorer, t, show_progress=False) for t in self._val_tasks}
+        try:
+            results = {t.key: evaluate_task(scorer, t, show_progress=False) for t in self._val_tasks}
+        except ValueError as err:  # NaN scores: say why when the model itself is broken
+            if self._outputs_finite():
+                raise
+            raise NonFiniteWeightsError(
+                f"step {self.global_step}: validation found the model's outputs NaN or infinite (its weights have "
+                f"diverged); training stopped, {self.checkpoints_kept()}. Lower optimizer.lr."
+            ) from err
         for r in results.values():
             self.log(f"val/{r.key.split('/')[0]}/map", r.metrics["map"], batch_size=1)
         overall = macro(results)
@@ -195,6 +249,12 @@ class UWEModule(L.LightningModule):
         self.log("val/macro_rp@10", overall["rp@10"], batch_size=1)
         self.val_history.append({"step": self.global_step, "macro_map": overall["map"], "macro_rp@10": overall["rp@10"],
                                  **{r.key.split("/")[0]: r.metrics["map"] for r in results.values()}})
+
+    def _outputs_finite(self) -> bool:
+        """Whether the encoder's embeddings of a few validation queries are all finite."""
+        texts = [q for t in self._val_tasks for q in t.queries[:2]]
+        out = self.encoder.encode(texts, show_progress=False, out_device=self.device)
+        return bool(torch.isfinite(out.pooled).all()) and (out.tokens is None or bool(torch.isfinite(out.tokens).all()))
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["uwe_val_history"] = list(self.val_history)

@@ -17,6 +17,7 @@ from uwe.eval.evaluate import subsample
 from uwe.eval.report import format_table
 from uwe.eval.run import encoder_scorer, log_to_logger, run_eval
 from uwe.train.callbacks import ProgressLog
+from uwe.train.checkpoint_io import AtomicCheckpointIO
 from uwe.train.module import UWEModule
 from uwe.train.precision import resolve_precision
 
@@ -59,6 +60,15 @@ def build_logger(cfg: DictConfig):
     return hydra.utils.instantiate(cfg.logger) if cfg.logger and "_target_" in cfg.logger else False
 
 
+def build_trainer(cfg: DictConfig, logger, callbacks: list, out: Path) -> L.Trainer:
+    """``cfg.trainer`` with these logger and callbacks, the resolved precision, and checkpoints written
+    atomically (:class:`AtomicCheckpointIO`, under any strategy)."""
+    precision = resolve_precision(cfg.trainer.get("precision", "auto"), cfg.trainer.get("accelerator", "cpu"))
+    log.info("precision %s", precision)
+    return hydra.utils.instantiate(cfg.trainer, logger=logger, callbacks=callbacks, default_root_dir=str(out),
+                                   precision=precision, plugins=[AtomicCheckpointIO()])
+
+
 def train(cfg: DictConfig, callbacks_extra: list | None = None) -> dict:
     """Fit on ``cfg.task_mix``, keep the best checkpoint by ``val/macro_map``, test it, export it.
 
@@ -82,19 +92,20 @@ def train(cfg: DictConfig, callbacks_extra: list | None = None) -> dict:
     module = build_module(cfg, mix)
     logger = build_logger(cfg)
     checkpoints = ModelCheckpoint(dirpath=out / "checkpoints", monitor="val/macro_map", mode="max",
-                                  filename="best-{step}", save_last=True, auto_insert_metric_name=False)
-    callbacks = [checkpoints, ProgressLog(cfg.trainer.get("log_every_n_steps", 10))]
+                                  filename="best-{step}", auto_insert_metric_name=False)
+    # last.ckpt at EVERY validation: Lightning 2.6's save_last rewrites it only when a new best is saved, so a
+    # resume would restart from the last improvement. A second, unmonitored checkpoint keeps the latest.
+    latest = ModelCheckpoint(dirpath=out / "checkpoints", filename="last", monitor=None, save_top_k=1,
+                             enable_version_counter=False)
+    callbacks = [checkpoints, latest, ProgressLog(cfg.trainer.get("log_every_n_steps", 10))]
     callbacks += ([LearningRateMonitor("step")] if logger else []) + list(callbacks_extra or [])
-    precision = resolve_precision(cfg.trainer.get("precision", "auto"), cfg.trainer.get("accelerator", "cpu"))
-    log.info("precision %s", precision)
-    trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, logger=logger, callbacks=callbacks, default_root_dir=str(out),
-                                                 precision=precision)
+    trainer = build_trainer(cfg, logger, callbacks, out)
     module.attach(mix, val_tasks)
     trainer.fit(module, ckpt_path=cfg.ckpt_path)
     if not trainer.is_global_zero:
         return {}
 
-    best_path = checkpoints.best_model_path or checkpoints.last_model_path
+    best_path = checkpoints.best_model_path or latest.best_model_path
     log.info("best checkpoint %s (val/macro_map %s)", best_path, checkpoints.best_model_score)
     best = UWEModule.load_trained(best_path)
     scorer = encoder_scorer(cfg, best.encoder, best.head, device=trainer.strategy.root_device)  # the training device
