@@ -72,7 +72,7 @@ def main() -> None:
     overrides += ["pooling=tokens"] if args.head in ("soft_li", "maxsim") else []
     with initialize_config_dir(config_dir=os.path.abspath(CONF), version_base="1.3"):
         cfg = compose(config_name="train", overrides=overrides)
-    catalog = Catalog(cfg.data.root, cfg.data.cache_dir, cfg.data.use_cache)
+    catalog = Catalog.from_config(cfg.data)
     from omegaconf import OmegaConf
 
     mix = load_mix(catalog, OmegaConf.to_container(cfg.task_mix.graphs))

@@ -32,7 +32,8 @@ def test_summary_command_reports_missing_files_without_traceback(tmp_path, capsy
     assert main(["--root", str(tmp_path), "--cache-dir", str(tmp_path / "c"), "summary"]) == 2
     err = capsys.readouterr().err
     # the 15 above plus the ESCO hierarchy files of the extra graphs: ISCOGroups, skillGroups, broaderRelationsSkillPillar
-    assert err.startswith("error: 18 source file(s) missing") and "Traceback" not in err
+    assert err.startswith("python -m uwe.data: error: 18 source file(s) missing") and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_zip_without_the_expected_csv(tiny_root, tmp_path):

@@ -216,9 +216,9 @@ def test_stale_space_errors_name_the_fix_of_each_entry_point(encoder, tmp_path, 
     assert main(args) == 0
     labels.write_text("\n".join(LABELS[:3] + ["sql"]))
     capsys.readouterr()
-    assert main(args) == 1
+    assert main(args) == 2
     message = capsys.readouterr().err.splitlines()[-1]
-    assert "StaleCacheError" in message and "pass --refresh" in message and "refresh=True" not in message
+    assert "stale cache" in message and "pass --refresh" in message and "refresh=True" not in message
     assert main([*args, "--refresh"]) == 0
     assert capsys.readouterr().out.split()[-1] == "sql"
     assert main(args) == 0  # refreshed for good
@@ -376,7 +376,7 @@ def test_overwrite_refuses_a_folder_that_is_not_a_uwe_export(tmp_path, checkpoin
     source = tmp_path / "my_project"
     source.mkdir()
     (source / "notes.txt").write_text("precious")
-    assert main(["export", str(checkpoint), str(source), "--overwrite"]) == 1
+    assert main(["export", str(checkpoint), str(source), "--overwrite"]) == 2
     message = capsys.readouterr().err.splitlines()[-1]
     assert f"export folder {source} is not a uwe export" in message
     assert [p.name for p in source.iterdir()] == ["notes.txt"] and (source / "notes.txt").read_text() == "precious"
@@ -388,7 +388,7 @@ def test_overwrite_replaces_a_uwe_export(tmp_path, checkpoint, capsys):
     assert main(["export", str(checkpoint), str(out)]) == 0
     assert is_export(out)
     (out / "stale.txt").write_text("from the old export")
-    assert main(["export", str(checkpoint), str(out)]) == 1
+    assert main(["export", str(checkpoint), str(out)]) == 2
     assert "--overwrite" in capsys.readouterr().err.splitlines()[-1]
     assert main(["export", str(checkpoint), str(out), "--overwrite"]) == 0
     assert is_export(out) and not (out / "stale.txt").exists()

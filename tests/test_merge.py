@@ -198,13 +198,13 @@ def test_uwe_merge_writes_the_folder_and_records_the_merge(tmp_path, two, capsys
                                "sha256": hashlib.sha256(p.read_bytes()).hexdigest(), "task_mix": [g]}
                               for p, g in zip(two, ["g1", "g2"])]
 
-    assert main(["merge", str(two[0]), "--out", str(tmp_path / "solo")]) == 1
-    assert "uwe merge: error: ValueError: averaging needs at least two models, got 1" in capsys.readouterr().err
-    assert main(["merge", *map(str, two), "--out", str(tmp_path / "x"), "--scale", "0.5"]) == 1
+    assert main(["merge", str(two[0]), "--out", str(tmp_path / "solo")]) == 2
+    assert "uwe merge: error: averaging needs at least two models, got 1" in capsys.readouterr().err
+    assert main(["merge", *map(str, two), "--out", str(tmp_path / "x"), "--scale", "0.5"]) == 2
     assert "--scale and --base apply to --method task_arithmetic only" in capsys.readouterr().err
-    assert main(["merge", str(two[0]), "--out", str(tmp_path / "x"), "--method", "task_arithmetic"]) == 1
+    assert main(["merge", str(two[0]), "--out", str(tmp_path / "x"), "--method", "task_arithmetic"]) == 2
     assert "task_arithmetic needs --base" in capsys.readouterr().err
-    assert main(["merge", *map(str, two), "--out", str(out)]) == 1
+    assert main(["merge", *map(str, two), "--out", str(out)]) == 2
     assert "FileExistsError" in capsys.readouterr().err
     assert main(["merge", str(two[0]), "--out", str(out), "--overwrite", "--method", "task_arithmetic",
                  "--base", "tiny", "--scale", "0.3"]) == 0

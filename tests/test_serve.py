@@ -374,8 +374,8 @@ def test_serve_preloads_every_builtin_space_by_default(tmp_path, tiny_root, monk
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.update(app=app, **kw))
     monkeypatch.setenv("UWE_CACHE_DIR", str(tmp_path / "built"))  # the tiny root's built tasks
     common = ["serve", "--model", "tiny", "--data-root", str(tiny_root), "--cache-dir", str(tmp_path / "spaces")]
-    assert main([*common, "--preload", "nope"]) == 1
-    assert capsys.readouterr().err.splitlines()[-1].startswith("uwe serve: error: ValueError: --preload 'nope' is no "
+    assert main([*common, "--preload", "nope"]) == 2
+    assert capsys.readouterr().err.splitlines()[-1].startswith("uwe serve: error: --preload 'nope' is no "
                                                               "space; valid: esco_occupations, esco_skills, ")
     assert main(common) == 0
     with TestClient(served["app"]) as client:

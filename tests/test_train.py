@@ -179,3 +179,22 @@ def test_eval_py_evaluates_a_checkpoint_with_its_own_head(tiny_root, tmp_path):
     for key, r in record["tasks"].items():
         assert again["tasks"][key]["metrics"] == pytest.approx(r["metrics"], abs=1e-6), key
     assert not math.isnan(again["macro"]["map"])
+
+
+def test_runs_go_to_outputs_experiment_with_a_latest_link(tiny_root, tmp_path):
+    """README commands name outputs/<experiment>/latest/...: the default run folder and the link must exist."""
+    env = {**os.environ, "WANDB_MODE": "offline", "HF_HUB_OFFLINE": "1"}
+    args = [sys.executable, str(ROOT / "train.py"), "experiment=smoke", f"data.root={tiny_root}", "data.use_cache=false",
+            f"paths.cache_dir={tmp_path / 's'}", "trainer.max_steps=2", "val.every_n_steps=2"]
+    proc = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    latest = tmp_path / "outputs" / "smoke" / "latest"
+    assert latest.is_symlink() and (latest / "results.json").is_file() and (latest / "model" / "uwe_head.json").is_file()
+    assert (latest / "checkpoints" / "last.ckpt").is_file()
+    # Resuming from latest/checkpoints/last.ckpt continues in the same run folder, not in a new one.
+    run = latest.resolve()
+    proc = subprocess.run(args + ["trainer.max_steps=4", f"ckpt_path={latest / 'checkpoints' / 'last.ckpt'}"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert [p.name for p in (tmp_path / "outputs" / "smoke").iterdir() if p.name != "latest"] == [run.name]
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 4

@@ -6,16 +6,20 @@
     uwe export CKPT OUT [--overwrite]
     uwe merge CKPT_OR_EXPORT... --out OUT [--method average|task_arithmetic --scale L --base BASE] [--overwrite]
 
-Errors end the command with exit status 1 and one line on stderr, no traceback.
+A user error (a bad argument, file, checkpoint or text) ends the command with exit status 2 and one line on
+stderr, no traceback; ``--debug`` (or ``UWE_DEBUG=1``) shows the traceback. A bug keeps its traceback (exit 1).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from pathlib import Path
+
+from uwe.errors import UserError, main_guard
 
 
 def _positive_int(value: str) -> int:
@@ -33,10 +37,14 @@ def _labels_arg(value: str) -> tuple[str, Path]:
 
 def read_lines(path: Path) -> list[str]:
     """The non-blank lines of a UTF-8 text file, stripped; an error if there are none."""
-    lines = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines()]
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise UserError(f"{path} is not UTF-8 text (byte {err.start}: {err.reason}); save it as UTF-8") from None
+    lines = [line.strip() for line in text.splitlines()]
     lines = [line for line in lines if line]
     if not lines:
-        raise ValueError(f"{path} has no non-blank line")
+        raise UserError(f"{path} has no non-blank line")
     return lines
 
 
@@ -50,12 +58,16 @@ def _model_args(parser: argparse.ArgumentParser, default_model: str | None) -> N
     parser.add_argument("--data-root", help="data root of the built-in spaces (default as uwe.data)")
     parser.add_argument("--refresh", action="store_true",
                         help="re-encode the spaces used and replace their cache files (e.g. after a stale-cache error)")
+    parser.add_argument("--allow-unknown", action="store_true",
+                        help="build the built-in spaces from raw files that are not the known release "
+                             "(as UWE_ALLOW_UNKNOWN_DATA=1)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="uwe",
                                      description="Rank texts, serve a model over HTTP, export a checkpoint, merge "
                                                  "fine-tuned models.")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of user errors too (or UWE_DEBUG=1)")
     commands = parser.add_subparsers(dest="command", required=True)
 
     rank = commands.add_parser("rank", help="top-k labels of a space for each text")
@@ -110,8 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _ranker(args):
+    from uwe.data.known_files import ENV_VAR
     from uwe.ranker import Ranker
 
+    if args.allow_unknown:
+        os.environ[ENV_VAR] = "1"  # read by the data layer when a built-in space is first built
     ranker = Ranker.from_pretrained(args.model, head=args.head, cache_dir=args.cache_dir, data_root=args.data_root,
                                     refresh=args.refresh, refresh_hint="pass --refresh")
     for name, file in args.labels:
@@ -131,7 +146,7 @@ def format_table(texts: list[str], ranked: list[list[tuple[str, float]]]) -> str
 def cmd_rank(args) -> None:
     texts = list(args.texts) + (read_lines(args.input) if args.input else [])
     if not texts:
-        raise ValueError("no text to rank: give texts as arguments or --input FILE")
+        raise UserError("no text to rank: give texts as arguments or --input FILE")
     ranked = _ranker(args).rank(texts, args.space, args.k)
     if args.format == "json":
         print(json.dumps([{"text": t, "results": [{"label": label, "score": score} for label, score in rows]}
@@ -153,7 +168,7 @@ def cmd_serve(args) -> None:
     spaces = ranker.spaces()
     for space in preload:
         if space not in spaces:
-            raise ValueError(f"--preload {space!r} is no space; valid: {', '.join(sorted(spaces))}")
+            raise UserError(f"--preload {space!r} is no space; valid: {', '.join(sorted(spaces))}")
     log = logging.getLogger("uwe.serve")  # one access-log line per request, and the preloading
     if not log.handlers:
         handler = logging.StreamHandler()
@@ -190,16 +205,15 @@ COMMANDS = {"rank": cmd_rank, "serve": cmd_serve, "export": cmd_export, "merge":
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run ``uwe``; 0 on success, 1 with a one-line message on stderr on any error."""
+    """Run ``uwe``: 0 on success; a user error is one line on stderr and exit status 2 (see uwe.errors)."""
     args = build_parser().parse_args(argv)
     try:
-        COMMANDS[args.command](args)
+        with main_guard(f"uwe {args.command}", debug=args.debug):
+            COMMANDS[args.command](args)
     except KeyboardInterrupt:
         return 130
-    except Exception as err:  # noqa: BLE001 -- the one place that turns any error into a message
-        message = re.sub(r"\s*\n\s*", " ", str(err)).strip() or repr(err)
-        print(f"uwe {args.command}: error: {type(err).__name__}: {message}", file=sys.stderr)
-        return 1
+    except SystemExit as stop:
+        return stop.code
     return 0
 
 

@@ -22,6 +22,8 @@ from pathlib import Path
 import torch
 
 from uwe.data.cache import default_cache_dir
+from uwe.data.text import check_unicode, is_invisible, label_key
+from uwe.errors import UserError
 from uwe.models.embeddings import Embeddings
 from uwe.models.encoder import TextEncoder
 from uwe.models.encoder import check_texts as check_encoder_texts
@@ -39,7 +41,7 @@ BUILTIN_SPACES: dict[str, tuple[str, str]] = {
 QUERY_CHUNK = 256  # texts encoded and scored at a time: scores stay [256, N targets] however many texts
 
 
-class UnknownSpaceError(LookupError):
+class UnknownSpaceError(UserError, LookupError):
     """A space name that is neither built in nor added; the message lists the valid ones."""
 
 
@@ -72,21 +74,27 @@ def top_k(scores: torch.Tensor, k: int) -> list[list[tuple[int, float]]]:
 
 
 def check_labels(labels: list[str]) -> None:
-    """Raise ValueError unless ``labels`` is a non-empty list of non-empty strings, unique after stripping."""
+    """Raise :class:`UserError` (a ValueError) unless ``labels`` is a non-empty list of strings, each with a
+    visible character (not only whitespace, control or zero-width characters), valid Unicode, and unique
+    after NFC normalisation and stripping (``café`` typed as NFC and as NFD is a duplicate)."""
     if isinstance(labels, str) or not isinstance(labels, (list, tuple)):
-        raise ValueError(f"labels must be a list of strings, got {type(labels).__name__}")
+        raise UserError(f"labels must be a list of strings, got {type(labels).__name__}")
     if not labels:
-        raise ValueError("labels is empty: a space needs at least one label")
+        raise UserError("labels is empty: a space needs at least one label")
     seen: dict[str, int] = {}
     for i, label in enumerate(labels):
         if not isinstance(label, str):
-            raise ValueError(f"labels[{i}] is a {type(label).__name__}, not a str: {label!r}")
-        key = label.strip()
+            raise UserError(f"labels[{i}] is a {type(label).__name__}, not a str: {label!r}")
+        key = label_key(label)
         if not key:
-            raise ValueError(f"labels[{i}] is empty ({label!r})")
+            raise UserError(f"labels[{i}] is empty ({label!r})")
+        check_unicode(label, f"labels[{i}]")
+        if is_invisible(key):
+            raise UserError(f"labels[{i}] {label!r} has no visible character (only whitespace, control or "
+                            "zero-width characters)")
         if key in seen:
-            raise ValueError(f"labels[{i}] {label!r} duplicates labels[{seen[key]}] {labels[seen[key]]!r} "
-                             "(compared after stripping whitespace)")
+            raise UserError(f"labels[{i}] {label!r} duplicates labels[{seen[key]}] {labels[seen[key]]!r} "
+                            "(compared after Unicode NFC normalisation and stripping whitespace)")
         seen[key] = i
 
 
@@ -94,7 +102,7 @@ def check_texts(texts: str | list[str]) -> list[str]:
     """``texts`` as a list (one string becomes a list of one); ValueError if it is empty or holds an empty text."""
     texts = [texts] if isinstance(texts, str) else texts
     if not isinstance(texts, (list, tuple)) or not texts:
-        raise ValueError(f"texts must be a string or a non-empty list of strings, got {texts!r}")
+        raise UserError(f"texts must be a string or a non-empty list of strings, got {texts!r}")
     check_encoder_texts(list(texts))
     return list(texts)
 
@@ -104,7 +112,7 @@ def _load_model(path_or_name: str | Path, head: str | None) -> tuple[TextEncoder
     path = Path(path_or_name).expanduser()
     if (path / HEAD_CONFIG).is_file() or path.suffix == ".ckpt":
         if head is not None:
-            raise ValueError(f"{path} brings its own head; head={head!r} applies to encoder names only")
+            raise UserError(f"{path} brings its own head; head={head!r} applies to encoder names only")
         if path.suffix != ".ckpt":
             encoder, trained_head, _ = load_exported(path)
             return encoder, trained_head
@@ -197,9 +205,9 @@ class Ranker:
                 (without it such a file is refused with :class:`uwe.models.space_cache.StaleCacheError`).
         """
         if not isinstance(name, str) or not re.fullmatch(r"[\w.-]+", name):
-            raise ValueError(f"space name {name!r} must be letters, digits, '_', '.' or '-'")
+            raise UserError(f"space name {name!r} must be letters, digits, '_', '.' or '-'")
         if name in BUILTIN_SPACES:
-            raise ValueError(f"{name!r} is a built-in space; pick another name")
+            raise UserError(f"{name!r} is a built-in space; pick another name")
         check_labels(labels)
         with self._lock:
             self._spaces[name] = self._encode_space(name, name, list(labels), refresh or self.refresh)
@@ -284,7 +292,7 @@ class Ranker:
         target = self.space(space)
         n = len(target.labels)
         if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= n:
-            raise ValueError(f"k must be an integer from 1 to {n} (the size of {space!r}), got {k!r}")
+            raise UserError(f"k must be an integer from 1 to {n} (the size of {space!r}), got {k!r}")
         return target
 
     def _score(self, texts: list[str], target: Embeddings) -> torch.Tensor:

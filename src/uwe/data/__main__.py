@@ -1,4 +1,8 @@
-"""``python -m uwe.data summary [--json]`` and ``python -m uwe.data fetch``."""
+"""``python -m uwe.data summary [--json]`` and ``python -m uwe.data fetch``.
+
+A user error (a missing or unknown raw file, a bad argument) is one line on stderr and exit status 2 (see
+uwe.errors); ``--debug`` (or ``UWE_DEBUG=1``) shows its traceback.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,10 @@ import logging
 import sys
 
 from uwe.data.catalog import Catalog
-from uwe.data.errors import DataError
 from uwe.data.fetch import fetch
 from uwe.data.root import resolve_root
 from uwe.data.summary import format_table, summarize
+from uwe.errors import main_guard
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,6 +24,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache-dir", help="built-object cache (default: $UWE_CACHE_DIR or ~/.cache/uwe)")
     p.add_argument("--no-cache", action="store_true", help="build from the raw files; write no cache")
     p.add_argument("--skillmatch", help="SkillMatch-1K CSV: adds the real skillmatch task")
+    p.add_argument("--allow-unknown", action="store_true",
+                   help="read raw files that are not the known release (as data.allow_unknown_versions=true)")
+    p.add_argument("--esco-source", choices=["zip", "folder"],
+                   help="which is read when an ESCO file is both extracted and in its zip")
+    p.add_argument("--debug", action="store_true", help="show the traceback of user errors too (or UWE_DEBUG=1)")
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("summary", help="print the size of every task split and graph")
     s.add_argument("--json", action="store_true", help="machine-readable sizes")
@@ -27,20 +36,23 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        if args.command == "fetch":
-            for step in fetch(resolve_root(args.root)):
-                print("manual step:", step)
-            return 0
-        catalog = Catalog(args.root, args.cache_dir, not args.no_cache, args.skillmatch)
-        sizes = summarize(catalog, progress=not args.json and sys.stderr.isatty())
-        print(json.dumps(sizes, indent=1) if args.json else format_table(catalog, sizes))
-        if not args.json:
-            print(f"\ndata root: {catalog.root}\ncache: {catalog.cache_dir if catalog.use_cache else 'off'}")
-    except DataError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        with main_guard("python -m uwe.data", debug=args.debug):
+            if args.command == "fetch":
+                for step in fetch(resolve_root(args.root)):
+                    print("manual step:", step)
+                return 0
+            catalog = Catalog(args.root, args.cache_dir, not args.no_cache, args.skillmatch, args.allow_unknown,
+                              args.esco_source)
+            sizes = summarize(catalog, progress=not args.json and sys.stderr.isatty())
+            print(json.dumps(sizes, indent=1) if args.json else format_table(catalog, sizes))
+            if not args.json:
+                print(f"\ndata root: {catalog.root}\ncache: {catalog.cache_dir if catalog.use_cache else 'off'}")
+            if catalog.unverified:
+                print(f"UNVERIFIED: raw files that are not the known release: {', '.join(catalog.unverified)}",
+                      file=sys.stderr)
+    except SystemExit as stop:
+        return stop.code
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -24,13 +24,27 @@ class Catalog:
         cache_dir: where built objects are kept (default ``$UWE_CACHE_DIR`` or ``~/.cache/uwe``).
         use_cache: False builds everything from the raw files and writes nothing.
         skillmatch_path: the SkillMatch-1K CSV, which enables the ``skillmatch`` task.
+        allow_unknown: build from raw files that are not their known release (see :class:`RawData`).
+        esco_source: ``zip`` or ``folder`` when an ESCO file is both extracted and zipped.
     """
 
-    def __init__(self, root=None, cache_dir=None, use_cache: bool = True, skillmatch_path=None):
-        self.raw = RawData(root, skillmatch_path)
+    def __init__(self, root=None, cache_dir=None, use_cache: bool = True, skillmatch_path=None,
+                 allow_unknown: bool = False, esco_source: str | None = None):
+        self.raw = RawData(root, skillmatch_path, allow_unknown, esco_source)
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
         self.use_cache = use_cache
         self._memo: dict[str, object] = {}
+
+    @classmethod
+    def from_config(cls, data) -> "Catalog":
+        """The catalog of a ``data`` config group (conf/data/workbench.yaml)."""
+        return cls(data.root, data.cache_dir, data.use_cache, data.skillmatch_path,
+                   data.get("allow_unknown_versions", False), data.get("esco_source"))
+
+    @property
+    def unverified(self) -> list[str]:
+        """The raw files read so far that are not their known release (allowed by ``allow_unknown``)."""
+        return sorted(self.raw.unverified)
 
     @property
     def root(self) -> Path:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from uwe.errors import UserError
 
-class DataError(ValueError):
+
+class DataError(UserError):
     """A raw export or a built task is not what the protocol expects."""
 
 

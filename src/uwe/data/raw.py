@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from functools import cached_property, lru_cache
 from pathlib import Path
 
 import pandas as pd
 
 from uwe.data.errors import MissingFilesError
+from uwe.data.known_files import allow_unknown_from_env, check_file, unknown_version_error
 from uwe.data.readers.esco import (
     read_broader_relations,
     read_concepts,
@@ -25,6 +27,8 @@ from uwe.data.readers.vacancies import read_vacancies
 from uwe.data.root import SOURCES, locate, resolve_root
 from uwe.data.splits import class_uniform_split, seeded_split
 from uwe.data.text import split_labels
+
+log = logging.getLogger(__name__)
 
 SEED = 42
 SKILLMATCH = "skillmatch"
@@ -56,27 +60,53 @@ def sha256_of(path: Path) -> str:
 
 
 class RawData:
-    """The raw exports under one data root, each read lazily and at most once.
+    """The raw exports under one data root, each read lazily and at most once, each checked to be its known
+    release (:mod:`uwe.data.known_files`) when first located.
 
     Every accessor checks that the files it needs exist and raises :class:`MissingFilesError` listing all of
     a source's missing files otherwise.
+
+    Args:
+        root: the data root (see :func:`uwe.data.root.resolve_root`).
+        skillmatch_path: the SkillMatch-1K CSV (no known release: not checked).
+        allow_unknown: read files that are not their known release (also ``UWE_ALLOW_UNKNOWN_DATA=1``), with
+            one warning each; they are listed in :attr:`unverified`. Without it such a file is an
+            :class:`~uwe.data.known_files.UnknownVersionError`.
+        esco_source: ``zip`` or ``folder``: which one is read when an ESCO file is both extracted and in a zip
+            (without it that is an error naming both).
     """
 
-    def __init__(self, root: str | Path | None = None, skillmatch_path: str | Path | None = None):
+    def __init__(self, root: str | Path | None = None, skillmatch_path: str | Path | None = None,
+                 allow_unknown: bool = False, esco_source: str | None = None):
         self.root = resolve_root(root)
         self.skillmatch_path = Path(skillmatch_path).expanduser().resolve() if skillmatch_path else None
+        self.allow_unknown = bool(allow_unknown) or allow_unknown_from_env()
+        self.esco_source = esco_source or None
+        self.unverified: dict[str, str] = {}  # "source/file" -> what differs from the known release
         self._paths: dict[str, dict[str, Path]] = {}
+
+    def _locate(self, sources: list[str]) -> None:
+        """Find and verify every file of ``sources``; one error lists every file that is not its release."""
+        found = locate(self.root, sources, self.esco_source)
+        mismatches = [m for s, files in found.items() for f, p in files.items()
+                      if (m := check_file(s, f, p, sha256_of(p))) is not None]
+        if mismatches and not self.allow_unknown:
+            raise unknown_version_error(mismatches)
+        for m in mismatches:
+            log.warning("UNVERIFIED data (allowed): %s", m.describe())
+            self.unverified[f"{m.source}/{m.file}"] = m.describe()
+        self._paths.update(found)
 
     def path(self, source: str, file: str) -> Path:
         if source not in self._paths:
-            self._paths.update(locate(self.root, [source]))
+            self._locate([source])
         return self._paths[source][file]
 
     def require(self, sources: list[str]) -> None:
-        """Check every file of ``sources`` at once, so one error lists all that is missing."""
+        """Check every file of ``sources`` at once, so one error lists all that is missing or unknown."""
         todo = [s for s in sources if s not in self._paths and s != SKILLMATCH]
         if todo:
-            self._paths.update(locate(self.root, todo))
+            self._locate(todo)
         if SKILLMATCH in sources:
             self._paths[SKILLMATCH] = {"skillmatch": read_skillmatch_path(self.skillmatch_path)}
 
@@ -87,7 +117,8 @@ class RawData:
         for s in sources:
             files = sorted(set(self._paths[s].values()))
             digests = ", ".join(f"{p.name} sha256:{sha256_of(p)[:12]}" for p in files)
-            out[s] = f"{SOURCES[s].version if s in SOURCES else 'SkillMatch-1K'}; {digests}"
+            unverified = " UNVERIFIED" if any(k.startswith(f"{s}/") for k in self.unverified) else ""
+            out[s] = f"{SOURCES[s].version if s in SOURCES else 'SkillMatch-1K'}; {digests}{unverified}"
         return out
 
     # ESCO ------------------------------------------------------------------------------------------

@@ -99,8 +99,9 @@ def resolve_root(root: str | os.PathLike | None = None) -> Path:
     return local
 
 
-def locate(root: Path, names: list[str]) -> dict[str, dict[str, Path]]:
-    """Find every file of the named sources under ``root``.
+def locate(root: Path, names: list[str], esco_source: str | None = None) -> dict[str, dict[str, Path]]:
+    """Find every file of the named sources under ``root``; ``esco_source`` (``zip``, ``folder`` or None)
+    picks between an ESCO zip and its extracted file when both exist (see :func:`find_member`).
 
     Returns source name -> file name -> path (a CSV itself, or the zip that holds it). Raises
     :class:`MissingFilesError` listing EVERY missing file at once, with where it was looked for and where
@@ -113,7 +114,7 @@ def locate(root: Path, names: list[str]) -> dict[str, dict[str, Path]]:
         folder = root / src.folder
         found[name] = {}
         for f in src.files:
-            path = find_member(folder, f) if src.in_zip else (folder / f if (folder / f).is_file() else None)
+            path = find_member(folder, f, esco_source) if src.in_zip else (folder / f if (folder / f).is_file() else None)
             if path is None:
                 where = f"{folder}/ (any zip or subfolder)" if src.in_zip else str(folder / f)
                 missing.append((f"{f} ({src.version})", where, src.get_it))

@@ -3,7 +3,47 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
+
+from uwe.errors import UserError
+
+# Characters that show nothing: whitespace and separators, control and format (zero-width) characters,
+# surrogates and unassigned code points.
+_INVISIBLE = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf", "Cs", "Cn"})
+
+
+def check_unicode(text: str, what: str) -> None:
+    """:class:`UserError` naming ``what`` (e.g. ``texts[3]``) if ``text`` holds a lone surrogate, which no
+    UTF-8 tokenizer or file can take.
+
+    >>> check_unicode("caf\\udce9", "texts[0]")
+    Traceback (most recent call last):
+    uwe.errors.UserError: texts[0] is not valid Unicode: a lone surrogate '\\udce9' at character 3
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise UserError(f"{what} is not valid Unicode: a lone surrogate {text[err.start]!r} at character "
+                        f"{err.start}") from None
+
+
+def label_key(label: str) -> str:
+    """How labels are compared: NFC-normalised and stripped (``café`` typed as NFC or NFD is one label).
+
+    >>> label_key(" cafe\u0301 ") == label_key("caf\u00e9")
+    True
+    """
+    return unicodedata.normalize("NFC", label).strip()
+
+
+def is_invisible(text: str) -> bool:
+    """True when ``text`` has no visible character (only whitespace, control or zero-width ones).
+
+    >>> is_invisible("\u200b\u200d\t"), is_invisible("\u200bx")
+    (True, False)
+    """
+    return all(unicodedata.category(c) in _INVISIBLE for c in text)
 
 
 def split_labels(cell: str, *, exclude: str = "") -> list[str]:

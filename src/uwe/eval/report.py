@@ -27,12 +27,15 @@ def library_versions() -> dict[str, str]:
 
 
 def build_record(results: dict[str, TaskResult], macro: dict | None, model: dict, config: dict,
-                 split: str, wall_time_s: float) -> dict:
+                 split: str, wall_time_s: float, unverified: list[str] = ()) -> dict:
+    """``unverified``: raw files (``source/file``) that are not their known release; a record built from any
+    has the protocol ``<PROTOCOL> UNVERIFIED`` and lists them in ``unverified_sources``."""
     data = {}
     for r in results.values():
         data.update(r.sources)
     return {
-        "protocol": PROTOCOL,
+        "protocol": PROTOCOL + (" UNVERIFIED" if unverified else ""),
+        "unverified_sources": list(unverified),
         "split": split,
         "model": model,
         "data_sources": data,
@@ -63,6 +66,9 @@ def format_table(record: dict, metrics=("map", "rp@10", "mrr")) -> str:
     if record["macro"]:
         rows.append("| **macro (6 groups)** | | " + " | ".join(f"**{100 * record['macro'][m]:.2f}**" for m in metrics) + " |")
     rows += [row(k, tasks[k]) for k in apart]
+    if record.get("unverified_sources"):
+        rows.append(f"\nUNVERIFIED: built from raw files that are not the known release "
+                    f"({', '.join(record['unverified_sources'])}); not comparable to the benchmark")
     return "\n".join(rows)
 
 

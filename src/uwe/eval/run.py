@@ -9,8 +9,10 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from uwe.config import check_eval_config
 from uwe.data.catalog import Catalog
 from uwe.data.tasks.registry import WORKBENCH_TASKS, ZERO_SHOT_TASKS
+from uwe.errors import ConfigError
 from uwe.eval.baselines import BM25Scorer, RandomScorer
 from uwe.eval.evaluate import TaskResult, evaluate_task, macro
 from uwe.eval.report import build_record, write_results
@@ -65,28 +67,30 @@ def build_scorer(cfg: DictConfig) -> Scorer:
         return BaselineScorer(BM25Scorer(), "bm25")
     if kind == "random":
         return BaselineScorer(RandomScorer(seed=cfg.seed), "random")
-    raise ValueError(f"model.kind={kind!r} is not one of encoder, bm25, random")
+    raise ConfigError(f"model.kind={kind!r} is not one of encoder, bm25, random")
 
 
 def check_subsampling(cfg: DictConfig) -> None:
     if cfg.max_queries is not None and cfg.split == "test" and not cfg.force_subsample:
-        raise ValueError(
+        raise ConfigError(
             f"max_queries={cfg.max_queries} on the test split would not give reportable numbers; use split=val, "
             "or add force_subsample=true (the results are then marked subsampled)"
         )
     if cfg.max_queries is not None and cfg.max_queries < 1:
-        raise ValueError(f"max_queries must be a positive integer or null, got {cfg.max_queries}")
+        raise ConfigError(f"max_queries must be a positive integer or null, got {cfg.max_queries}")
 
 
 def run_eval(cfg: DictConfig, scorer: Scorer | None = None, out_dir: Path | None = None,
-             show_progress: bool = True, extra: dict | None = None) -> dict:
+             show_progress: bool = True, extra: dict | None = None, unverified: list[str] = ()) -> dict:
     """Evaluate ``scorer`` (or the one ``cfg`` describes) on ``cfg.tasks`` and write the results files;
-    ``extra`` entries (e.g. the checkpoint a training run tested) are added to the record."""
+    ``extra`` entries (e.g. the checkpoint a training run tested) are added to the record. ``unverified``
+    raw files (e.g. of the training graphs) join the test tasks' own in the record's ``unverified_sources``."""
+    check_eval_config(cfg)
     check_subsampling(cfg)
     resolve_device(cfg.get("device", "cpu"))  # a bad device or precision fails before any work
     check_precision(cfg.get("precision", "32"))
     start = time.perf_counter()
-    catalog = Catalog(cfg.data.root, cfg.data.cache_dir, cfg.data.use_cache, cfg.data.skillmatch_path)
+    catalog = Catalog.from_config(cfg.data)
     names = list(cfg.tasks) if cfg.tasks else default_tasks(cfg.split)
     catalog.require([f"{n}/{cfg.split}" for n in names])  # bad names and every missing file, before any work
     tasks = [catalog.task(n, cfg.split) for n in names]
@@ -97,7 +101,7 @@ def run_eval(cfg: DictConfig, scorer: Scorer | None = None, out_dir: Path | None
                                               seed=cfg.seed, show_progress=show_progress)
         log.info("%s: %s (%.1f s)", task.key, {k: round(100 * v, 2) for k, v in r.metrics.items()}, r.seconds)
     record = build_record(results, macro(results), scorer.describe(), OmegaConf.to_container(cfg, resolve=True),
-                          cfg.split, time.perf_counter() - start)
+                          cfg.split, time.perf_counter() - start, sorted({*catalog.unverified, *unverified}))
     record.update(extra or {})
     if out_dir is not None:
         js, md = write_results(out_dir, record)

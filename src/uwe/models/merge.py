@@ -15,7 +15,6 @@ the encoders' parameters (and the heads', when the head has any) and writes an e
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shlex
 from dataclasses import dataclass
@@ -23,7 +22,8 @@ from pathlib import Path
 
 import torch
 
-from uwe.models.encoder import TextEncoder
+from uwe.errors import UserError
+from uwe.models.encoder import TextEncoder, sha256_file
 from uwe.models.export import HEAD_CONFIG, HEAD_WEIGHTS, export_model, load_exported
 from uwe.models.heads import ScoringHead
 from uwe.models.registry import config_kwargs
@@ -43,20 +43,20 @@ def check_same_tensors(states: list[State], names: list[str] | None = None) -> N
     """
     names = names or [f"model {i}" for i in range(len(states))]
     if not states:
-        raise ValueError("nothing to merge: no model given")
+        raise UserError("nothing to merge: no model given")
     first = states[0]
     for name, state in zip(names[1:], states[1:]):
         for key, ref in first.items():
             if key not in state:
-                raise ValueError(f"{name} has no tensor {key!r} (which {names[0]} has): models merged must "
+                raise UserError(f"{name} has no tensor {key!r} (which {names[0]} has): models merged must "
                                  "share one backbone")
             got = state[key]
             if got.shape != ref.shape or got.dtype != ref.dtype:
-                raise ValueError(f"tensor {key!r} of {name} is {tuple(got.shape)} {got.dtype}, but "
+                raise UserError(f"tensor {key!r} of {name} is {tuple(got.shape)} {got.dtype}, but "
                                  f"{tuple(ref.shape)} {ref.dtype} in {names[0]}: models merged must share one backbone")
         extra = [key for key in state if key not in first]
         if extra:
-            raise ValueError(f"{name} has tensor {extra[0]!r} that {names[0]} lacks ({len(extra)} such): models "
+            raise UserError(f"{name} has tensor {extra[0]!r} that {names[0]} lacks ({len(extra)} such): models "
                              "merged must share one backbone")
 
 
@@ -64,7 +64,7 @@ def _check_equal_integers(key: str, tensors: list[torch.Tensor], names: list[str
     # Integer and bool tensors (ids, masks) are not weights: they must agree, never be averaged.
     for name, tensor in zip(names[1:], tensors[1:]):
         if not torch.equal(tensor, tensors[0]):
-            raise ValueError(f"non-float tensor {key!r} of {name} differs from {names[0]}'s; it cannot be merged")
+            raise UserError(f"non-float tensor {key!r} of {name} differs from {names[0]}'s; it cannot be merged")
 
 
 def average_state_dicts(states: list[State], names: list[str] | None = None) -> State:
@@ -125,7 +125,7 @@ def task_arithmetic(base: State, states: list[State], scale: float = 1.0, names:
     """
     names = names or [f"model {i}" for i in range(len(states))]
     if not states:
-        raise ValueError("nothing to merge: no model given")
+        raise UserError("nothing to merge: no model given")
     check_same_tensors([base, *states], [base_name, *names])
     out = {}
     for key, ref in base.items():
@@ -156,17 +156,9 @@ class MergeInput:
     record: dict
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 24), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _folder_weights_sha256(folder: Path) -> str | None:
     weights = folder / "model.safetensors"
-    return _sha256(weights) if weights.is_file() else None
+    return sha256_file(weights) if weights.is_file() else None
 
 
 def load_input(source: str | Path, allow_encoder: bool = False) -> MergeInput:
@@ -179,7 +171,7 @@ def load_input(source: str | Path, allow_encoder: bool = False) -> MergeInput:
 
         module = UWEModule.load_trained(path)
         head = dict(module.hparams.head)
-        record = {"path": str(path.resolve()), "kind": "checkpoint", "sha256": _sha256(path),
+        record = {"path": str(path.resolve()), "kind": "checkpoint", "sha256": sha256_file(path),
                   "task_mix": list(module.hparams.graphs)}
         return MergeInput(source, module.encoder, module.head, head["name"], config_kwargs(head), record)
     if (path / HEAD_CONFIG).is_file():
@@ -189,7 +181,7 @@ def load_input(source: str | Path, allow_encoder: bool = False) -> MergeInput:
             record["task_mix"] = config["metadata"]["task_mix"]
         return MergeInput(source, encoder, head, config["head"], dict(config["head_kwargs"]), record)
     if not allow_encoder:
-        raise ValueError(f"{source} is neither a train.py checkpoint (.ckpt) nor a uwe export folder (with "
+        raise UserError(f"{source} is neither a train.py checkpoint (.ckpt) nor a uwe export folder (with "
                          f"{HEAD_CONFIG}); a zero-shot encoder (name or plain model folder) can only be the "
                          "--base of task_arithmetic")
     encoder = TextEncoder.from_name(source)
@@ -223,19 +215,19 @@ def check_same_backbone(ref: MergeInput, other: MergeInput) -> None:
     for what, get in (("model config", _model_config), ("tokenizer", _tokenizer_signature)):
         a, b = get(ref.encoder), get(other.encoder)
         if a != b:
-            raise ValueError(f"{ref.source} and {other.source} have different {what}s ({_first_difference(a, b)}): "
+            raise UserError(f"{ref.source} and {other.source} have different {what}s ({_first_difference(a, b)}): "
                              "models merged must share one backbone")
 
 
 def check_same_setup(ref: MergeInput, other: MergeInput) -> None:
     """ValueError unless both score alike: same head kind and settings, pooling, max_length and keep_tokens."""
     if (ref.head_name, ref.head_kwargs) != (other.head_name, other.head_kwargs):
-        raise ValueError(f"heads differ: {ref.source} has {ref.head_name} {ref.head_kwargs}, {other.source} has "
+        raise UserError(f"heads differ: {ref.source} has {ref.head_name} {ref.head_kwargs}, {other.source} has "
                          f"{other.head_name} {other.head_kwargs}; merge models with the same head and settings")
     for setting in ("pooling", "max_length", "keep_tokens"):
         a, b = getattr(ref.encoder, setting), getattr(other.encoder, setting)
         if a != b:
-            raise ValueError(f"encoder {setting} differs: {ref.source} has {a!r}, {other.source} has {b!r}")
+            raise UserError(f"encoder {setting} differs: {ref.source} has {a!r}, {other.source} has {b!r}")
 
 
 def _head_state(model: MergeInput) -> State:
@@ -262,19 +254,19 @@ def merge_models(sources: list[str | Path], out_dir: str | Path, method: str = "
     the ``.ckpt`` file or of the folder's ``model.safetensors``) and task mix when known.
     """
     if method not in METHODS:
-        raise ValueError(f"unknown merge method {method!r}; valid: {', '.join(METHODS)}")
+        raise UserError(f"unknown merge method {method!r}; valid: {', '.join(METHODS)}")
     sources = [str(s) for s in sources]
     if method == "average":
         if scale is not None or base is not None:
-            raise ValueError("--scale and --base apply to --method task_arithmetic only; average is uniform")
+            raise UserError("--scale and --base apply to --method task_arithmetic only; average is uniform")
         if len(sources) < 2:
-            raise ValueError(f"averaging needs at least two models, got {len(sources)}")
+            raise UserError(f"averaging needs at least two models, got {len(sources)}")
     else:
         if base is None:
-            raise ValueError("task_arithmetic needs --base: the backbone the models were fine-tuned from "
+            raise UserError("task_arithmetic needs --base: the backbone the models were fine-tuned from "
                              "(e.g. minilm, a model folder or a checkpoint)")
         if not sources:
-            raise ValueError("task_arithmetic needs at least one model")
+            raise UserError("task_arithmetic needs at least one model")
         scale = 1.0 if scale is None else float(scale)
 
     models = [load_input(s) for s in sources]
@@ -299,7 +291,7 @@ def merge_models(sources: list[str | Path], out_dir: str | Path, method: str = "
         head_state = {}
         if head_states[0]:
             if (backbone.head_name, backbone.head_kwargs) != (ref.head_name, ref.head_kwargs):
-                raise ValueError(f"head {ref.head_name} {ref.head_kwargs} of {ref.source} has parameters, so "
+                raise UserError(f"head {ref.head_name} {ref.head_kwargs} of {ref.source} has parameters, so "
                                  f"task_arithmetic needs the base's head of the same kind and settings; the base "
                                  f"{backbone.source} has {backbone.head_name} {backbone.head_kwargs}")
             head_state = task_arithmetic(_head_state(backbone), head_states, scale, names, backbone.source)

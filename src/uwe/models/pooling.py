@@ -14,6 +14,8 @@ from typing import Callable
 
 import torch
 
+from uwe.errors import ConfigError
+
 
 def mean_pool(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean of the real tokens of each row.
@@ -56,5 +58,5 @@ def resolve_pooling(name: str) -> tuple[str, bool]:
     if name == "tokens":
         return "mean", True
     if name not in POOLINGS:
-        raise ValueError(f"unknown pooling {name!r}; valid: {', '.join([*POOLINGS, 'tokens'])}")
+        raise ConfigError(f"unknown pooling {name!r}; valid: {', '.join([*POOLINGS, 'tokens'])}")
     return name, False

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uwe.errors import ConfigError
+
 
 def config_kwargs(cfg) -> dict:
     """A component config (``{name, **kwargs}``) without its name: the keyword arguments of its class."""
@@ -11,5 +13,5 @@ def config_kwargs(cfg) -> dict:
 def build_registered(kind: str, registry: dict[str, type], name: str, **kwargs):
     """``registry[name](**kwargs)``, or a ValueError that lists the valid names of this ``kind``."""
     if name not in registry:
-        raise ValueError(f"unknown {kind} {name!r}; valid: {', '.join(registry)}")
+        raise ConfigError(f"unknown {kind} {name!r}; valid: {', '.join(registry)}")
     return registry[name](**kwargs)

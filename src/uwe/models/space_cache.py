@@ -29,6 +29,7 @@ import safetensors.torch
 import torch
 from safetensors import SafetensorError, safe_open
 
+from uwe.errors import UserError
 from uwe.files import arrays_digest, atomic_write
 from uwe.models.embeddings import Embeddings
 from uwe.models.encoder import TextEncoder
@@ -41,7 +42,7 @@ FORMAT = "uwe-space-cache/1"
 REFRESH_HINT = "pass refresh=True"  # how a Python caller refreshes; eval.py and the CLI pass their own words
 
 
-class CacheError(RuntimeError):
+class CacheError(UserError, RuntimeError):
     """A cache file is unreadable or does not hold what its sidecar says."""
 
 
@@ -90,7 +91,7 @@ def load_or_encode(encoder: TextEncoder, texts: list[str], cache_dir: Path, name
         CacheError: the cached file is unreadable, holds another key or fails its checksum.
     """
     if not re.fullmatch(r"[\w.-]+", name):
-        raise ValueError(f"cache name {name!r} must be letters, digits, '_', '.' or '-' (it becomes a file name)")
+        raise UserError(f"cache name {name!r} must be letters, digits, '_', '.' or '-' (it becomes a file name)")
     cache_dir = Path(cache_dir)
     key = cache_key(encoder, texts)
     data = cache_dir / f"{name}.{key[:KEY_PREFIX]}.safetensors"

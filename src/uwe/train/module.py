@@ -15,6 +15,7 @@ from transformers import get_linear_schedule_with_warmup
 
 from uwe.data.mix import MixEntry
 from uwe.data.task import RankingTask
+from uwe.errors import CheckpointError, UserError
 from uwe.eval.evaluate import evaluate_task, macro
 from uwe.eval.scorers import EncoderScorer
 from uwe.models.distributed import gather_embeddings, gather_ids
@@ -30,7 +31,7 @@ from uwe.train.packing import inverse_order, length_chunks, pad_ids
 log = logging.getLogger(__name__)
 
 
-class NonFiniteError(RuntimeError):
+class NonFiniteError(UserError, RuntimeError):
     """Training produced NaN or infinite numbers and stopped; the checkpoints written before are kept."""
 
 
@@ -92,7 +93,14 @@ class UWEModule(L.LightningModule):
         path = Path(ckpt_path).expanduser()
         if not path.is_file():
             raise FileNotFoundError(f"checkpoint {path} not found; pass the .ckpt written by train.py (checkpoints/)")
-        module = cls.load_from_checkpoint(str(path), map_location="cpu")
+        try:
+            module = cls.load_from_checkpoint(str(path), map_location="cpu")
+        except Exception as err:  # noqa: BLE001 -- torch, zipfile and Lightning each raise their own for a bad file
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            if "weights_only" in str(err) or "Unpickl" in type(err).__name__:
+                reason = "it holds objects other than tensors and plain data, which are not loaded for safety"
+            raise CheckpointError(f"checkpoint {path} is not a uwe checkpoint or is damaged ({reason[:200]}); pass a "
+                                  ".ckpt written by train.py (a run's checkpoints/ folder), or copy it again") from err
         stamp = hashlib.sha256(f"{path.resolve()}:{path.stat().st_mtime_ns}".encode()).hexdigest()[:10]
         module.encoder.name = f"uwe-{path.stem}-{stamp}"
         return module.eval()

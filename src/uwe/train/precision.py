@@ -7,6 +7,8 @@ from pathlib import Path
 
 import torch
 
+from uwe.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 PRECISIONS = ("auto", "32-true", "bf16-mixed", "16-mixed", "bf16-true", "64-true")
@@ -44,7 +46,7 @@ def resolve_precision(requested: str | int, accelerator: str, flags: set[str] | 
     """
     requested = {"32": "32-true", "16": "16-mixed", "bf16": "bf16-mixed"}.get(str(requested), str(requested))
     if requested not in PRECISIONS:
-        raise ValueError(f"trainer.precision={requested!r} is not one of {', '.join(PRECISIONS)}")
+        raise ConfigError(f"trainer.precision={requested!r} is not one of {', '.join(PRECISIONS)}")
     if requested != "auto":
         return requested
     on_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import hydra
@@ -10,12 +11,13 @@ import lightning as L
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
+from uwe.config import check_train_config
 from uwe.data.catalog import Catalog
 from uwe.data.mix import load_mix
 from uwe.data.tasks.registry import WORKBENCH_TASKS
 from uwe.eval.evaluate import subsample
 from uwe.eval.report import format_table
-from uwe.eval.run import encoder_scorer, log_to_logger, run_eval
+from uwe.eval.run import check_subsampling, encoder_scorer, log_to_logger, run_eval
 from uwe.train.callbacks import ProgressLog
 from uwe.train.checkpoint_io import AtomicCheckpointIO
 from uwe.train.module import UWEModule
@@ -41,9 +43,28 @@ def resume_folder(ckpt_path: str | None) -> Path | None:
     return path.parent.parent if path.parent.name == "checkpoints" else None
 
 
-# train.yaml's hydra.run.dir: a resumed run's Hydra folder is the checkpoint's run folder.
+def link_latest(run_dir: Path) -> Path | None:
+    """Point ``<run_dir>/../latest`` at ``run_dir`` (a relative symlink, replaced atomically), so the newest
+    run of an experiment is ``outputs/<experiment>/latest``. Returns the link, or None where symlinks fail."""
+    link = run_dir.parent / "latest"
+    tmp = run_dir.parent / f".latest-{os.getpid()}"
+    try:
+        if tmp.is_symlink():
+            tmp.unlink()
+        tmp.symlink_to(run_dir.name, target_is_directory=True)
+        os.replace(tmp, link)
+    except OSError as err:  # e.g. a file system without symlinks: the run itself is unaffected
+        log.warning("could not link %s -> %s (%s)", link, run_dir.name, err)
+        return None
+    return link
+
+
+# train.yaml's hydra.run.dir: a resumed run's Hydra folder is the checkpoint's run folder; runs of an
+# experiment go to outputs/<experiment>/ (uwe.or: the experiment's name, or "train" when there is none).
 OmegaConf.register_new_resolver("uwe.resume_dir", lambda ckpt, default: str(resume_folder(ckpt) or default),
                                 replace=True)
+OmegaConf.register_new_resolver("uwe.or", lambda value, default: default if value in (None, "", "None", "null")
+                                else value, replace=True)
 
 
 def build_module(cfg: DictConfig, mix) -> UWEModule:
@@ -75,11 +96,18 @@ def train(cfg: DictConfig, callbacks_extra: list | None = None) -> dict:
     ``callbacks_extra`` are added to the trainer's own. Returns the test results record (also written to
     ``results.json`` in the run folder).
     """
+    check_train_config(cfg)
+    check_subsampling(cfg)  # the final test's settings, refused now rather than after training
     L.seed_everything(cfg.seed, workers=True)
     out = resume_folder(cfg.ckpt_path) or Path(cfg.paths.output_dir)
     if cfg.ckpt_path:
+        UWEModule.load_trained(cfg.ckpt_path)  # a missing, damaged or foreign file: one clear error, before any work
         log.info("resuming %s in its run folder %s", cfg.ckpt_path, out)
-    catalog = Catalog(cfg.data.root, cfg.data.cache_dir, cfg.data.use_cache, cfg.data.skillmatch_path)
+    out = out.resolve() if out.is_symlink() else out  # resumed through outputs/<experiment>/latest
+    out.mkdir(parents=True, exist_ok=True)
+    if not _multirun():  # a sweep's jobs are numbered folders of one sweep folder: no "latest" among them
+        link_latest(out)
+    catalog = Catalog.from_config(cfg.data)
     tasks = OmegaConf.to_container(cfg.tasks) if cfg.tasks is not None else None
     mix = load_mix(catalog, OmegaConf.to_container(cfg.task_mix.graphs), tasks)  # the leakage guard
     val_names = list(cfg.val.tasks) if cfg.val.tasks else WORKBENCH_TASKS
@@ -110,15 +138,24 @@ def train(cfg: DictConfig, callbacks_extra: list | None = None) -> dict:
     best = UWEModule.load_trained(best_path)
     scorer = encoder_scorer(cfg, best.encoder, best.head, device=trainer.strategy.root_device)  # the training device
     tested = {"path": best_path, "val_macro_map": _float(checkpoints.best_model_score), "global_step": trainer.global_step}
-    record = run_eval(cfg, scorer=scorer, out_dir=out, extra={"checkpoint": tested, "val_curve": module.val_history})
+    record = run_eval(cfg, scorer=scorer, out_dir=out, extra={"checkpoint": tested, "val_curve": module.val_history},
+                      unverified=catalog.unverified)
     print(format_table(record))
     if logger:
         log_to_logger(logger, record, prefix="test")
         logger.finalize("success")
     if cfg.export:
-        folder = best.export(out / "model", checkpoint=best_path)
+        # overwrite: a resumed run replaces its own earlier export (only ever a uwe export, see export_model)
+        folder = best.export(out / "model", checkpoint=best_path, overwrite=True)
         log.info("exported model folder %s", folder)
     return record
+
+
+def _multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 def _float(x) -> float | None:

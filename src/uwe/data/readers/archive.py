@@ -16,21 +16,38 @@ def _zip_member(zf: zipfile.ZipFile, name: str) -> str | None:
     return None
 
 
-def find_member(folder: Path, name: str) -> Path | None:
-    """The path of ``name`` under ``folder`` (recursively), else the first zip there that contains it."""
+ESCO_SOURCES = ("zip", "folder")
+
+
+def find_member(folder: Path, name: str, prefer: str | None = None) -> Path | None:
+    """The path of ``name`` under ``folder``: an extracted file (in any subfolder) or a zip that contains it.
+
+    Exactly one candidate must exist: an extracted file AND a zip holding it is an error naming both unless
+    ``prefer`` (``"zip"`` or ``"folder"``, ``data.esco_source``) says which is read; two extracted copies or
+    two zips holding it are an error naming them.
+    """
+    if prefer not in (None, *ESCO_SOURCES):
+        raise DataError(f"data.esco_source={prefer!r} is not one of {', '.join(ESCO_SOURCES)} (or null)")
     if not folder.is_dir():
         return None
     direct = sorted(p for p in folder.rglob(name) if p.is_file())
-    if direct:
-        return direct[0]
+    zips = []
     for z in sorted(folder.rglob("*.zip")):
         try:
             with zipfile.ZipFile(z) as zf:
                 if _zip_member(zf, name):
-                    return z
+                    zips.append(z)
         except zipfile.BadZipFile as e:
             raise DataError(f"{z} is not a readable zip ({e}); download it again") from e
-    return None
+    if direct and zips and prefer is None:
+        raise DataError(f"{name} is both extracted ({direct[0]}) and in the zip {zips[0]}; say which one is read "
+                        "with data.esco_source=zip or data.esco_source=folder (--esco-source for python -m uwe.data), "
+                        "or remove one")
+    chosen = zips if (zips and prefer == "zip") or not direct else direct
+    if len(chosen) > 1:
+        raise DataError(f"{name} is found {len(chosen)} times under {folder}: {', '.join(map(str, chosen))}; "
+                        "keep one")
+    return chosen[0] if chosen else None
 
 
 def open_bytes(path: Path, name: str) -> io.BytesIO:

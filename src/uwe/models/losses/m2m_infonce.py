@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from uwe.errors import ConfigError
+
 DENOMINATORS = ("all", "mask_other_positives")
 
 
@@ -30,7 +32,7 @@ def m2m_infonce_directions(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The two directions of ``m2m_infonce``, (L_{Y|Q}, L_{Q|Y}), e.g. to log them apart."""
     if denominator not in DENOMINATORS:
-        raise ValueError(f"unknown denominator {denominator!r}; valid: {', '.join(DENOMINATORS)}")
+        raise ConfigError(f"unknown denominator {denominator!r}; valid: {', '.join(DENOMINATORS)}")
     if scores.shape != pos_mask.shape or pos_mask.dtype != torch.bool:
         raise ValueError(
             f"pos_mask must be bool of the scores' shape {tuple(scores.shape)}, "
@@ -88,7 +90,7 @@ class M2MInfoNCELoss(nn.Module):
     def __init__(self, denominator: str = "all"):
         super().__init__()
         if denominator not in DENOMINATORS:
-            raise ValueError(f"unknown denominator {denominator!r}; valid: {', '.join(DENOMINATORS)}")
+            raise ConfigError(f"unknown denominator {denominator!r}; valid: {', '.join(DENOMINATORS)}")
         self.denominator = denominator
 
     def forward(

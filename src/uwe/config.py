@@ -1,0 +1,108 @@
+"""Config values checked before any work: a wrong type or range is a :class:`~uwe.errors.ConfigError` naming
+``key=value`` and what is allowed, never a traceback from deep inside (``optimizer.lr=abc`` would otherwise
+surface when the optimizer is built, after the data and the model).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from uwe.errors import ConfigError
+
+_MISSING = object()
+SPLITS = ("val", "test")
+
+
+def _get(cfg: DictConfig, key: str):
+    return OmegaConf.select(cfg, key, default=_MISSING)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_int(cfg: DictConfig, key: str, minimum: int = 1, nullable: bool = False) -> None:
+    value = _get(cfg, key)
+    if value is _MISSING or (value is None and nullable):
+        return
+    if not _is_int(value) or value < minimum:
+        allowed = f"an integer >= {minimum}" + (" or null" if nullable else "")
+        raise ConfigError(f"{key}={value!r} is not valid: expected {allowed}")
+
+
+def check_float(cfg: DictConfig, key: str, minimum: float, maximum: float = math.inf,
+                above_minimum: bool = False) -> None:
+    value = _get(cfg, key)
+    if value is _MISSING:
+        return
+    ok = (_is_int(value) or isinstance(value, float)) and math.isfinite(value) and value <= maximum
+    ok = ok and (value > minimum if above_minimum else value >= minimum)
+    if not ok:
+        bound = f"{'>' if above_minimum else '>='} {minimum:g}" + (f" and <= {maximum:g}" if maximum < math.inf else "")
+        raise ConfigError(f"{key}={value!r} is not valid: expected a finite number {bound}")
+
+
+def check_bool(cfg: DictConfig, key: str) -> None:
+    value = _get(cfg, key)
+    if value is not _MISSING and not isinstance(value, bool):
+        raise ConfigError(f"{key}={value!r} is not valid: expected true or false")
+
+
+def check_names(cfg: DictConfig, key: str) -> None:
+    """``key`` is null or a list of names (``tasks=jobnorm`` would be read letter by letter)."""
+    value = _get(cfg, key)
+    if value is _MISSING or value is None:
+        return
+    if not isinstance(value, (list, ListConfig)) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(f"{key}={value!r} is not valid: expected a list of names, e.g. {key}=[jobnorm,skillnorm], "
+                          "or null")
+
+
+def check_eval_config(cfg: DictConfig) -> None:
+    """The settings eval.py (and train.py's final test) read."""
+    split = _get(cfg, "split")
+    if split not in SPLITS:
+        raise ConfigError(f"split={split!r} is not valid: expected one of {', '.join(SPLITS)}")
+    check_names(cfg, "tasks")
+    check_int(cfg, "max_queries", nullable=True)
+    check_bool(cfg, "force_subsample")
+    check_int(cfg, "seed", minimum=0)
+    check_int(cfg, "chunk")
+    check_int(cfg, "score_chunk", nullable=True)
+    check_bool(cfg, "refresh_cache")
+    check_int(cfg, "encoder.max_length")
+    check_int(cfg, "encoder.batch_size")
+    check_bool(cfg, "data.use_cache")
+    check_bool(cfg, "data.allow_unknown_versions")
+    ckpt = _get(cfg, "ckpt_path")
+    if ckpt not in (_MISSING, None) and not Path(str(ckpt)).expanduser().is_file():
+        raise ConfigError(f"ckpt_path={ckpt!r} is not valid: no such file; pass a .ckpt written by train.py (a run's "
+                          "checkpoints/ folder)")
+    esco = _get(cfg, "data.esco_source")
+    if esco not in (_MISSING, None, "zip", "folder"):
+        raise ConfigError(f"data.esco_source={esco!r} is not valid: expected zip, folder or null")
+
+
+def check_train_config(cfg: DictConfig) -> None:
+    """Everything train.py reads before it starts, so a typo costs seconds, not a built mixture and model."""
+    check_eval_config(cfg)
+    check_float(cfg, "optimizer.lr", 0.0, above_minimum=True)
+    check_float(cfg, "optimizer.weight_decay", 0.0)
+    check_float(cfg, "warmup_ratio", 0.0, maximum=1.0)
+    check_int(cfg, "batch.nodes")
+    check_int(cfg, "batch.max_tokens")
+    check_bool(cfg, "batch.packed")
+    check_int(cfg, "val.every_n_steps")
+    check_int(cfg, "val.max_queries", nullable=True)
+    check_names(cfg, "val.tasks")
+    check_bool(cfg, "export")
+    steps = _get(cfg, "trainer.max_steps")
+    if steps is not _MISSING and (not _is_int(steps) or not (steps >= 1 or steps == -1)):
+        raise ConfigError(f"trainer.max_steps={steps!r} is not valid: expected an integer >= 1 (or -1: no limit)")
+    graphs = _get(cfg, "task_mix.graphs")
+    for name in (graphs or {}) if isinstance(graphs, DictConfig) else ():
+        check_float(cfg, f"task_mix.graphs.{name}.alpha", 0.0, above_minimum=True)
+        check_float(cfg, f"task_mix.graphs.{name}.tau", 0.0, above_minimum=True)
