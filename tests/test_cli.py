@@ -103,23 +103,28 @@ def test_serve_runs_the_app_with_custom_and_preloaded_spaces(tmp_path, labels_fi
         assert response.json()["results"][0][0]["label"] == "sql"
 
 
-@pytest.fixture
-def checkpoint(tmp_path) -> Path:
-    """A soft_li UWEModule on the tiny encoder, its weights moved off the seeded init, saved by Lightning."""
-    module = UWEModule(encoder={"name": "tiny", "max_length": 32}, pooling={"name": "mean"},
-                       head={"name": "soft_li", "tau_a": 0.2}, loss={"name": "infonce"},
-                       graphs={"g": {"alpha": 1.0, "tau": 0.05}},
+def save_tiny_checkpoint(path: Path, head: dict, perturb: bool = True) -> Path:
+    """A UWEModule on the tiny encoder with ``head``, its weights moved off the seeded init (``perturb``),
+    saved by Lightning at ``path``."""
+    module = UWEModule(encoder={"name": "tiny", "max_length": 32}, pooling={"name": "mean"}, head=head,
+                       loss={"name": "infonce"}, graphs={"g": {"alpha": 1.0, "tau": 0.05}},
                        optimizer={"_target_": "torch.optim.AdamW", "_partial_": True, "lr": 1e-4})
-    with torch.no_grad(), torch.random.fork_rng():
-        torch.manual_seed(1)
-        for p in module.encoder.parameters():
-            p.add_(0.05 * torch.randn_like(p))
+    if perturb:
+        with torch.no_grad(), torch.random.fork_rng():
+            torch.manual_seed(1)
+            for p in module.encoder.parameters():
+                p.add_(0.05 * torch.randn_like(p))
     trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, accelerator="cpu")
     trainer.strategy.connect(module)
-    path = tmp_path / "best.ckpt"
     trainer.save_checkpoint(path)
     return path
+
+
+@pytest.fixture
+def checkpoint(tmp_path) -> Path:
+    """A soft_li model on the tiny encoder, off its seeded init."""
+    return save_tiny_checkpoint(tmp_path / "best.ckpt", {"name": "soft_li", "tau_a": 0.2})
 
 
 def test_export_round_trip(tmp_path, checkpoint, capsys):

@@ -22,8 +22,9 @@ import lightning as L
 import numpy as np
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 
+from tests.test_cli import save_tiny_checkpoint
+from tests.test_train import compose_train
 from uwe.cli import build_parser, main
 from uwe.data.cache import FORMAT as DATA_FORMAT
 from uwe.data.catalog import Catalog
@@ -37,7 +38,6 @@ from uwe.train.checkpoint_io import AtomicCheckpointIO
 from uwe.train.module import NonFiniteLossError, NonFiniteWeightsError, UWEModule
 from uwe.train.run import build_trainer, train
 
-ROOT = Path(__file__).resolve().parents[1]
 LABELS = ["python", "statistics", "bake bread", "knead dough", "sql"]
 
 
@@ -279,15 +279,6 @@ def test_a_failed_checkpoint_write_leaves_the_previous_file_whole_and_no_other(t
     assert kept["global_step"] == 2 and torch.equal(kept["state_dict"]["w"], first["state_dict"]["w"])
 
 
-def compose_train(tmp_path: Path, root: Path, *overrides: str):
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return compose(config_name="train", overrides=[
-            "experiment=smoke", "logger=none", f"data.root={root}", "data.use_cache=false",
-            f"paths.output_dir={tmp_path / 'run'}", f"paths.cache_dir={tmp_path / 'spaces'}",
-            "max_queries=null", "force_subsample=false", "export=false", "trainer.enable_progress_bar=false",
-            "trainer.enable_model_summary=false", *overrides])
-
-
 @pytest.mark.parametrize("trainer", ["cpu", "ddp"])
 def test_the_trainer_writes_checkpoints_atomically_under_every_strategy(tiny_root, tmp_path, trainer):
     cfg = compose_train(tmp_path, tiny_root, f"trainer={trainer}")
@@ -361,15 +352,7 @@ def test_a_nan_loss_before_any_checkpoint_says_none_was_written(tiny_root, tmp_p
 # export -------------------------------------------------------------------------------------------------------
 @pytest.fixture
 def checkpoint(tmp_path) -> Path:
-    module = UWEModule(encoder={"name": "tiny", "max_length": 32}, pooling={"name": "mean"}, head={"name": "cosine"},
-                       loss={"name": "infonce"}, graphs={"g": {"alpha": 1.0, "tau": 0.05}},
-                       optimizer={"_target_": "torch.optim.AdamW", "_partial_": True, "lr": 1e-4})
-    trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, accelerator="cpu")
-    trainer.strategy.connect(module)
-    path = tmp_path / "best.ckpt"
-    trainer.save_checkpoint(path)
-    return path
+    return save_tiny_checkpoint(tmp_path / "best.ckpt", {"name": "cosine"}, perturb=False)
 
 
 def test_overwrite_refuses_a_folder_that_is_not_a_uwe_export(tmp_path, checkpoint, capsys):
