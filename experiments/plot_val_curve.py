@@ -1,6 +1,7 @@
 """Validation curves of training runs: val/macro_map (and each task's val MAP) against the step.
 
-    python experiments/plot_val_curve.py NAME=outputs/run/results.json [NAME=...] --out experiments/cpu_long/val_curve.png
+    python experiments/plot_val_curve.py NAME=outputs/run/results.json [NAME=...] --out experiments/cpu_long/val_curve.png \
+        [--baseline "zero-shot=0.3376" ...]
 
 A run's curve is its results.json's ``val_curve`` (one entry per validation, written by train.py). For a
 run whose results.json predates that field, pass its ``train.log`` instead (NAME=path/train.log): the
@@ -37,7 +38,7 @@ def read_curve(path: Path) -> list[dict]:
     return curve
 
 
-def plot(curves: dict[str, list[dict]], out: Path, baseline: float | None = None) -> None:
+def plot(curves: dict[str, list[dict]], out: Path, baselines: dict[str, float] | None = None) -> None:
     """One panel of val/macro_map per run set, plus one panel of per-task val MAP for each run that has them."""
     with_tasks = {n: c for n, c in curves.items() if set(c[0]) - NOT_TASKS}
     fig, axes = plt.subplots(1, 1 + len(with_tasks), figsize=(5.5 * (1 + len(with_tasks)), 4), squeeze=False)
@@ -47,8 +48,8 @@ def plot(curves: dict[str, list[dict]], out: Path, baseline: float | None = None
         ax.plot([v["step"] for v in curve], [100 * v["macro_map"] for v in curve], marker="o", label=name)
         ax.annotate(f"best {100 * best['macro_map']:.2f}", (best["step"], 100 * best["macro_map"]),
                     textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
-    if baseline is not None:
-        ax.axhline(100 * baseline, color="grey", linestyle="--", label="zero-shot (val)")
+    for (label, value), style in zip((baselines or {}).items(), ("--", ":", "-.")):
+        ax.axhline(100 * value, color="grey", linestyle=style, label=label)
     ax.set(xlabel="step", ylabel="val macro MAP (%)", title="validation (sub-sampled val splits)")
     ax.legend(fontsize=8)
     for ax, (name, curve) in zip(axes[0][1:], with_tasks.items()):
@@ -66,7 +67,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("runs", nargs="+", help="NAME=path/results.json or NAME=path/train.log")
     p.add_argument("--out", required=True, type=Path, help="the PNG to write")
-    p.add_argument("--baseline", type=float, default=None, help="a horizontal reference line (val macro MAP, 0-1)")
+    p.add_argument("--baseline", action="append", default=[], metavar="LABEL=VALUE",
+                   help="a horizontal reference line, val macro MAP in 0-1 (repeatable)")
     args = p.parse_args()
     curves = {}
     for spec in args.runs:
@@ -74,7 +76,14 @@ def main() -> None:
         if not path or not Path(path).is_file():
             raise SystemExit(f"expected NAME=path/to/results.json|train.log, got {spec!r} (file not found)")
         curves[name] = read_curve(Path(path))
-    plot(curves, args.out, args.baseline)
+    baselines = {}
+    for spec in args.baseline:
+        label, _, value = spec.rpartition("=")
+        try:
+            baselines[label or "baseline"] = float(value)
+        except ValueError:
+            raise SystemExit(f"--baseline expects LABEL=VALUE with VALUE a number in 0-1, got {spec!r}") from None
+    plot(curves, args.out, baselines)
 
 
 if __name__ == "__main__":
