@@ -165,7 +165,7 @@ class UWEModule(L.LightningModule):
 
         ``embedded``: the batch's (left, right) embeddings from :meth:`embed_step`; encoded here when None.
         Scores and loss run in fp32 even under bf16 autocast: logits are scores / tau with tau down to 0.02,
-        and bf16's 8-bit mantissa would blur them by ~0.4.
+        and bf16's 8-bit mantissa would round logits near 50 to steps of 0.25.
         """
         left, right = embedded if embedded is not None else (self._embed(batch.left), self._embed(batch.right))
         q, t = gather_embeddings(_fp32(left)), gather_embeddings(_fp32(right))
