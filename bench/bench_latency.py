@@ -59,6 +59,7 @@ def main() -> None:
     p.add_argument("--queries", type=int, default=50)
     p.add_argument("--batches", type=int, default=3)
     p.add_argument("--cache-dir", default=None, help="space cache (default $UWE_CACHE_DIR or ~/.cache/uwe)")
+    p.add_argument("--refresh", action="store_true", help="re-encode the space even when a cache file exists")
     args = p.parse_args()
 
     titles = random.Random(0).sample(Catalog().task("jobnorm").queries, args.queries + args.batches * BATCH)
@@ -68,7 +69,8 @@ def main() -> None:
     results, loads = {}, {}
     for head in args.heads:
         torch.set_num_threads(default_threads)
-        ranker = Ranker.from_pretrained(args.model, head=head, cache_dir=args.cache_dir)
+        ranker = Ranker.from_pretrained(args.model, head=head, cache_dir=args.cache_dir, refresh=args.refresh,
+                                        refresh_hint="pass --refresh")
         ranker.space(SPACE)  # encodes and caches on the first run ever
         fresh = Ranker(ranker.encoder, ranker.head, cache_dir=ranker.cache_dir, show_progress=False)
         start = time.perf_counter()
