@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from uwe.models.device import check_precision, embeddings_to, resolve_device
+from uwe.models.device import check_precision, resolve_device
 from uwe.models.embeddings import Embeddings
 
 
@@ -44,7 +44,15 @@ def test_precision_values():
 
 def test_embeddings_to_keeps_an_object_already_there():
     pooled = Embeddings(torch.zeros(2, 3))
-    assert embeddings_to(pooled, torch.device("cpu")) is pooled
+    assert pooled.to(torch.device("cpu")) is pooled
     tokens = Embeddings(torch.zeros(2, 3), torch.zeros(2, 4, 3), torch.ones(2, 4, dtype=torch.bool))
-    moved = embeddings_to(tokens, "cpu")
+    moved = tokens.to("cpu")
     assert moved.tokens is tokens.tokens and moved.mask is tokens.mask
+
+
+def test_embeddings_to_a_dtype_casts_the_floats_and_keeps_the_mask_bool():
+    emb = Embeddings(torch.zeros(2, 3, dtype=torch.bfloat16), torch.zeros(2, 4, 3, dtype=torch.bfloat16),
+                     torch.ones(2, 4, dtype=torch.bool))
+    cast = emb.to(dtype=torch.float32)
+    assert cast.pooled.dtype == cast.tokens.dtype == torch.float32 and cast.mask.dtype == torch.bool
+    assert Embeddings(torch.zeros(2, 3)).to(dtype=torch.float32).tokens is None

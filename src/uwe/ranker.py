@@ -125,12 +125,6 @@ def _load_model(path_or_name: str | Path, head: str | None) -> tuple[TextEncoder
     return encoder, head_module
 
 
-def _to(embeddings: Embeddings, device: torch.device) -> Embeddings:
-    if embeddings.tokens is None:
-        return Embeddings(embeddings.pooled.to(device))
-    return Embeddings(embeddings.pooled.to(device), embeddings.tokens.to(device), embeddings.mask.to(device))
-
-
 class Ranker:
     """An encoder and a scoring head with target spaces cached on disk and in memory.
 
@@ -270,7 +264,7 @@ class Ranker:
         with self._lock:
             targets = {space: self._space_for_k(space, k) for _, space, k in requests}
             texts = [text for batch, _, _ in requests for text in batch]
-            queries = _to(self.encoder.encode(texts, batch_size=self.batch_size, show_progress=False), self.device)
+            queries = self.encoder.encode(texts, batch_size=self.batch_size, show_progress=False).to(self.device)
             owner = [i for i, (batch, _, _) in enumerate(requests) for _ in batch]  # text row -> its request
             best: list[list[tuple[int, float]]] = [[] for _ in texts]  # per text row: its top (column, score)
             for space, target in targets.items():
@@ -297,10 +291,10 @@ class Ranker:
 
     def _score(self, texts: list[str], target: Embeddings) -> torch.Tensor:
         queries = self.encoder.encode(texts, batch_size=self.batch_size, show_progress=False)
-        return self.head.score_chunked(_to(queries, self.device), target)
+        return self.head.score_chunked(queries.to(self.device), target)
 
     def _encode_space(self, name: str, cache_stem: str, labels: list[str], refresh: bool) -> Space:
         embeddings = load_or_encode(self.encoder, labels, self.cache_dir, cache_name(cache_stem, self.encoder),
                                     self.batch_size, refresh=refresh, show_progress=self.show_progress,
                                     refresh_hint=self.refresh_hint)
-        return Space(name, labels, _to(embeddings, self.device))
+        return Space(name, labels, embeddings.to(self.device))

@@ -8,7 +8,7 @@ from typing import Protocol
 
 import torch
 
-from uwe.models.device import check_precision, embeddings_to
+from uwe.models.device import check_precision
 from uwe.models.embeddings import Embeddings
 from uwe.models.encoder import TextEncoder
 from uwe.models.heads.base import ScoringHead
@@ -73,7 +73,7 @@ class EncoderScorer:
                 emb = load_or_encode(self.encoder, targets, self.cache_dir, cache_name(space, self.encoder),
                                      self.batch_size, refresh=self.refresh_cache, show_progress=self.show_progress,
                                      refresh_hint="set refresh_cache=true")
-            self._spaces[space] = cached = (targets, embeddings_to(emb, self.device))
+            self._spaces[space] = cached = (targets, emb.to(self.device))
         return cached[1]
 
     def iter_scores(self, queries, targets, space, chunk):

@@ -7,7 +7,6 @@ import re
 import torch
 
 from uwe.errors import ConfigError
-from uwe.models.embeddings import Embeddings
 
 DEVICE_CHOICES = "auto, cpu, cuda, cuda:N"
 PRECISIONS = ("32", "bf16")
@@ -46,12 +45,3 @@ def check_precision(precision: str | int) -> str:
     if text not in PRECISIONS:
         raise ConfigError(f"precision={precision!r} is not one of {', '.join(PRECISIONS)}")
     return text
-
-
-def embeddings_to(embeddings: Embeddings, device: torch.device) -> Embeddings:
-    """``embeddings`` with every tensor on ``device`` (the same object when it is already there)."""
-    if embeddings.pooled.device == torch.device(device):
-        return embeddings
-    if embeddings.tokens is None:
-        return Embeddings(embeddings.pooled.to(device))
-    return Embeddings(embeddings.pooled.to(device), embeddings.tokens.to(device), embeddings.mask.to(device))

@@ -30,6 +30,15 @@ class Embeddings:
     def __len__(self) -> int:
         return self.pooled.shape[0]
 
+    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> "Embeddings":
+        """These embeddings on ``device`` and/or with float tensors in ``dtype`` (``mask`` stays bool); ``self``
+        when nothing changes, so tensor identity (and the heads' per-space memo) is kept."""
+        moved = [x if x is None else x.to(device=device, dtype=dtype) for x in (self.pooled, self.tokens)]
+        mask = None if self.mask is None else self.mask.to(device=device)
+        if moved[0] is self.pooled and moved[1] is self.tokens and mask is self.mask:
+            return self
+        return Embeddings(moved[0], moved[1], mask)
+
     def __getitem__(self, idx) -> "Embeddings":
         """Rows ``idx`` (a slice or an index tensor)."""
         if self.tokens is None:

@@ -168,7 +168,7 @@ class UWEModule(L.LightningModule):
         and bf16's 8-bit mantissa would round logits near 50 to steps of 0.25.
         """
         left, right = embedded if embedded is not None else (self._embed(batch.left), self._embed(batch.right))
-        q, t = gather_embeddings(_fp32(left)), gather_embeddings(_fp32(right))
+        q, t = gather_embeddings(left.to(dtype=torch.float32)), gather_embeddings(right.to(dtype=torch.float32))
         left_ids, right_ids = gather_ids(batch.left_ids), gather_ids(batch.right_ids)
         pairs = global_pairs(batch.pairs, len(batch.left), len(batch.right))
         pos = self._batches.samplers[name].positives(left_ids.cpu(), right_ids.cpu()).to(self.device)
@@ -284,12 +284,6 @@ def _trim(emb: Embeddings) -> Embeddings:
         return emb
     width = int(emb.mask.sum(1).max()) if len(emb) else 0
     return Embeddings(emb.pooled, emb.tokens[:, :width], emb.mask[:, :width])
-
-
-def _fp32(emb: Embeddings) -> Embeddings:
-    if emb.tokens is None:
-        return Embeddings(emb.pooled.float())
-    return Embeddings(emb.pooled.float(), emb.tokens.float(), emb.mask)
 
 
 def global_pairs(pairs: torch.Tensor, n_left: int, n_right: int) -> torch.Tensor:
