@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import platform
+import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -26,6 +27,22 @@ def library_versions() -> dict[str, str]:
     return out
 
 
+def code_version(repo: Path = Path(__file__).resolve().parents[3]) -> dict:
+    """The git commit of the uwe source tree that produced a result, and whether it had uncommitted changes
+    (``{"commit": None}`` outside a git checkout, e.g. an installed wheel)."""
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if commit is None:
+        return {"commit": None}
+    return {"commit": commit, "dirty": bool(git("status", "--porcelain", "--untracked-files=no", "--", "src", "conf"))}
+
+
 def build_record(results: dict[str, TaskResult], macro: dict | None, model: dict, config: dict,
                  split: str, wall_time_s: float, unverified: list[str] = ()) -> dict:
     """``unverified``: raw files (``source/file``) that are not their known release; a record built from any
@@ -45,6 +62,7 @@ def build_record(results: dict[str, TaskResult], macro: dict | None, model: dict
         "subsampled": any(r.subsampled for r in results.values()),
         "wall_time_s": round(wall_time_s, 1),
         "libraries": library_versions(),
+        "code": code_version(),
         "config": config,
     }
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import hydra
 import lightning as L
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
 from omegaconf import DictConfig, OmegaConf
 
 from uwe.config import check_train_config
@@ -77,11 +78,16 @@ def build_module(cfg: DictConfig, mix) -> UWEModule:
     )
 
 
-def build_logger(cfg: DictConfig):
-    return hydra.utils.instantiate(cfg.logger) if cfg.logger and "_target_" in cfg.logger else False
+def build_loggers(cfg: DictConfig, out: Path) -> list:
+    """The configured logger (W&B by default, offline unless logged in), and always a CSV log of the same
+    metrics in ``<run folder>/csv``, so every run leaves a readable record without any service."""
+    loggers = [hydra.utils.instantiate(cfg.logger)] if cfg.logger and "_target_" in cfg.logger else []
+    if not any(isinstance(lg, CSVLogger) for lg in loggers):
+        loggers.append(CSVLogger(save_dir=str(out), name="csv", version=""))
+    return loggers
 
 
-def build_trainer(cfg: DictConfig, logger, callbacks: list, out: Path) -> L.Trainer:
+def build_trainer(cfg: DictConfig, logger: list, callbacks: list, out: Path) -> L.Trainer:
     """``cfg.trainer`` with these logger and callbacks, the resolved precision, and checkpoints written
     atomically (:class:`AtomicCheckpointIO`, under any strategy)."""
     precision = resolve_precision(cfg.trainer.get("precision", "auto"), cfg.trainer.get("accelerator", "cpu"))
@@ -118,7 +124,7 @@ def train(cfg: DictConfig, callbacks_extra: list | None = None) -> dict:
         val_tasks = [t for t in val_tasks if t.queries]
 
     module = build_module(cfg, mix)
-    logger = build_logger(cfg)
+    loggers = build_loggers(cfg, out)
     checkpoints = ModelCheckpoint(dirpath=out / "checkpoints", monitor="val/macro_map", mode="max",
                                   filename="best-{step}", auto_insert_metric_name=False)
     # last.ckpt at EVERY validation: Lightning 2.6's save_last rewrites it only when a new best is saved, so a
@@ -126,8 +132,8 @@ def train(cfg: DictConfig, callbacks_extra: list | None = None) -> dict:
     latest = ModelCheckpoint(dirpath=out / "checkpoints", filename="last", monitor=None, save_top_k=1,
                              enable_version_counter=False)
     callbacks = [checkpoints, latest, ProgressLog(cfg.trainer.get("log_every_n_steps", 10))]
-    callbacks += ([LearningRateMonitor("step")] if logger else []) + list(callbacks_extra or [])
-    trainer = build_trainer(cfg, logger, callbacks, out)
+    callbacks += [LearningRateMonitor("step")] + list(callbacks_extra or [])
+    trainer = build_trainer(cfg, loggers, callbacks, out)
     module.attach(mix, val_tasks)
     trainer.fit(module, ckpt_path=cfg.ckpt_path)
     if not trainer.is_global_zero:
@@ -141,7 +147,7 @@ def train(cfg: DictConfig, callbacks_extra: list | None = None) -> dict:
     record = run_eval(cfg, scorer=scorer, out_dir=out, extra={"checkpoint": tested, "val_curve": module.val_history},
                       unverified=catalog.unverified)
     print(format_table(record))
-    if logger:
+    for logger in loggers:
         log_to_logger(logger, record, prefix="test")
         logger.finalize("success")
     if cfg.export:
