@@ -198,3 +198,21 @@ def test_runs_go_to_outputs_experiment_with_a_latest_link(tiny_root, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert [p.name for p in (tmp_path / "outputs" / "smoke").iterdir() if p.name != "latest"] == [run.name]
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 4
+
+
+def test_a_finished_run_with_the_same_config_is_reused_not_retrained(tiny_root, tmp_path):
+    steps = ["trainer.max_steps=2", "val.every_n_steps=2"]
+    first = train(compose_train(tmp_path / "a", tiny_root, *steps))
+    csv = (tmp_path / "a" / "run" / "csv" / "metrics.csv").read_text().splitlines()
+    assert "test/macro_map" in csv[0].split(",")  # the CSV log beside any other logger
+    assert len(first["code"]["commit"]) == 40
+
+    again = train(compose_train(tmp_path / "b", tiny_root, *steps, f"reuse=[{tmp_path / 'a'}]", "logger=csv"))
+    assert again["reused_from"] == str((tmp_path / "a" / "run" / "results.json").resolve())
+    assert again["macro"] == first["macro"]
+    assert json.loads((tmp_path / "b" / "run" / "results.json").read_text())["macro"] == first["macro"]
+    assert not (tmp_path / "b" / "run" / "checkpoints").exists()  # nothing trained
+
+    other_seed = train(compose_train(tmp_path / "c", tiny_root, *steps, "seed=7", f"reuse=[{tmp_path / 'a'}]"))
+    assert "reused_from" not in other_seed
+    assert (tmp_path / "c" / "run" / "checkpoints" / "last.ckpt").is_file()

@@ -23,6 +23,7 @@ from uwe.train.callbacks import ProgressLog
 from uwe.train.checkpoint_io import AtomicCheckpointIO
 from uwe.train.module import UWEModule
 from uwe.train.precision import resolve_precision
+from uwe.train.reuse import find_finished, reuse_record
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,10 @@ def train(cfg: DictConfig, callbacks_extra: list | None = None) -> dict:
         UWEModule.load_trained(cfg.ckpt_path)  # a missing, damaged or foreign file: one clear error, before any work
         log.info("resuming %s in its run folder %s", cfg.ckpt_path, out)
     out = out.resolve() if out.is_symlink() else out  # resumed through outputs/<experiment>/latest
+    if cfg.get("reuse") and not cfg.ckpt_path:
+        found = find_finished(OmegaConf.to_container(cfg, resolve=True), list(cfg.reuse), exclude=out)
+        if found:
+            return reuse_record(found, out)
     out.mkdir(parents=True, exist_ok=True)
     if not _multirun():  # a sweep's jobs are numbered folders of one sweep folder: no "latest" among them
         link_latest(out)
