@@ -1,0 +1,226 @@
+"""Draw a study's tables and plots from its results.json files alone, so anyone can redraw them.
+
+    python experiments/study.py collect outputs/studies/transfer --into experiments/transfer
+    python experiments/study.py transfer experiments/transfer
+    python experiments/study.py ablation experiments/ablation_loss --by loss
+    python experiments/study.py ablation experiments/ablation_head --by head
+    python experiments/study.py merging experiments/merging
+
+``collect`` copies each finished job's results.json (and its CSV log) of a Hydra sweep folder into
+``<study>/runs/<run name>/``, the name made from the run's config (training mix, loss, head, seed). The other
+commands read ``<study>/runs/*/results.json`` and the MiniLM zero-shot baseline
+(experiments/baselines/minilm_zero_shot.results.json) and write ``<study>/results.md`` and PNG plots.
+Numbers are MAP in percent on the full test split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+BASELINE = Path(__file__).resolve().parent / "baselines" / "minilm_zero_shot.results.json"
+DEFAULT_GRAPHS = ("vacancy_skill", "occupation_alias", "skill_alias", "skill_description")
+COLUMNS = ("job2skill", "skill2job", "jobnorm", "skill_extraction_house", "skill_extraction_tech", "skillnorm",
+           "skillsim", "macro", "onet_job2skill", "onet_skill2job", "onet_jobnorm")
+
+
+# -- names ----------------------------------------------------------------------------------------------------
+def mix_name(config: dict) -> str:
+    """``all``, one graph's name, ``all - <graph>`` for leave-one-out, else the graphs joined by ``+``."""
+    graphs = set(config["task_mix"]["graphs"])
+    if graphs == set(DEFAULT_GRAPHS):
+        return "all"
+    if len(graphs) == 1:
+        return next(iter(graphs))
+    missing = set(DEFAULT_GRAPHS) - graphs
+    if graphs < set(DEFAULT_GRAPHS) and len(missing) == 1:
+        return f"all - {missing.pop()}"
+    return "+".join(sorted(graphs))
+
+
+def loss_name(config: dict) -> str:
+    loss = config["loss"]
+    return loss["name"] + (" (mask other positives)" if loss.get("denominator") == "mask_other_positives" else "")
+
+
+def head_name(config: dict) -> str:
+    head = config["head"]
+    return head["name"] + (f" tau_a={head['tau_a']:g}" if "tau_a" in head else "")
+
+
+def run_name(config: dict) -> str:
+    """A folder name for one run: mix, loss, head, seed."""
+    parts = [mix_name(config), loss_name(config), head_name(config), f"seed{config['seed']}"]
+    return "_".join(p.replace(" - ", "-minus-").replace(" ", "-").replace("(", "").replace(")", "").replace("=", "")
+                    for p in parts)
+
+
+# -- reading --------------------------------------------------------------------------------------------------
+def collect(sweep: Path, into: Path) -> list[Path]:
+    """Copy every finished job of ``sweep`` into ``into/runs/<run name>/`` (results.json, csv/metrics.csv)."""
+    copied = []
+    for results in sorted(sweep.glob("*/results.json")):
+        record = json.loads(results.read_text())
+        if record.get("split") != "test" or record.get("subsampled"):
+            continue
+        dest = into / "runs" / run_name(record["config"])
+        dest.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(results, dest / "results.json")
+        if (results.parent / "csv" / "metrics.csv").is_file():
+            shutil.copyfile(results.parent / "csv" / "metrics.csv", dest / "metrics.csv")
+        copied.append(dest)
+    return copied
+
+
+def load_runs(study: Path) -> list[dict]:
+    runs = [json.loads(p.read_text()) for p in sorted((study / "runs").glob("*/results.json"))]
+    if not runs:
+        raise SystemExit(f"no runs in {study / 'runs'}: collect a sweep first (python experiments/study.py collect ...)")
+    return runs
+
+
+def task_map(record: dict) -> dict[str, float]:
+    """MAP in percent per column of :data:`COLUMNS` (``macro``: the WorkBench macro MAP)."""
+    out = {k.split("/")[0]: 100 * r["metrics"]["map"] for k, r in record["tasks"].items()}
+    out["macro"] = 100 * record["macro"]["map"]
+    return out
+
+
+def baseline() -> dict[str, float]:
+    return task_map(json.loads(BASELINE.read_text()))
+
+
+# -- tables ---------------------------------------------------------------------------------------------------
+def markdown(rows: dict[str, dict[str, str]], columns=COLUMNS) -> str:
+    lines = ["| run | " + " | ".join(columns) + " |", "|" + "---|" * (len(columns) + 1)]
+    lines += [f"| {name} | " + " | ".join(cells.get(c, "") for c in columns) + " |" for name, cells in rows.items()]
+    return "\n".join(lines)
+
+
+def group(runs: list[dict], key) -> dict[str, list[dict[str, float]]]:
+    """Per-task MAP of the runs, grouped by ``key(config)`` (e.g. the seeds of one variant), in first-seen order."""
+    out: dict[str, list[dict[str, float]]] = {}
+    for r in runs:
+        out.setdefault(key(r["config"]), []).append(task_map(r))
+    return out
+
+
+def mean_spread(values: list[float]) -> tuple[float, float]:
+    """Mean and half the range (max - min) / 2 of the seeds' values (0 for one seed)."""
+    return statistics.fmean(values), (max(values) - min(values)) / 2
+
+
+# -- studies --------------------------------------------------------------------------------------------------
+def transfer(study: Path) -> str:
+    base = baseline()
+    order = ["all", *DEFAULT_GRAPHS, *(f"all - {g}" for g in DEFAULT_GRAPHS)]
+    runs = group(load_runs(study), mix_name)
+    names = [n for n in order if n in runs] + [n for n in runs if n not in order]
+    maps = {n: {c: statistics.fmean(m[c] for m in runs[n]) for c in COLUMNS} for n in names}
+    gains = {n: {c: maps[n][c] - base[c] for c in COLUMNS} for n in names}
+    rows = {"MiniLM zero-shot": {c: f"{base[c]:.2f}" for c in COLUMNS}}
+    rows |= {n: {c: f"{maps[n][c]:.2f} ({gains[n][c]:+.2f})" for c in COLUMNS} for n in names}
+    heatmap(gains, names, study / "transfer_heatmap.png",
+            "MAP gain over MiniLM zero-shot (points), training mix x test task")
+    return markdown(rows)
+
+
+def heatmap(gains: dict[str, dict[str, float]], names: list[str], path: Path, title: str) -> None:
+    values = [[gains[n][c] for c in COLUMNS] for n in names]
+    bound = max(abs(v) for row in values for v in row) or 1.0
+    fig, ax = plt.subplots(figsize=(13, 0.55 * len(names) + 2.2))
+    im = ax.imshow(values, cmap="RdBu", vmin=-bound, vmax=bound, aspect="auto")
+    ax.set_xticks(range(len(COLUMNS)), COLUMNS, rotation=30, ha="right")
+    ax.set_yticks(range(len(names)), names)
+    for i, row in enumerate(values):
+        for j, v in enumerate(row):
+            ax.text(j, i, f"{v:+.2f}", ha="center", va="center", fontsize=8,
+                    color="white" if abs(v) > 0.6 * bound else "black")
+    ax.axvline(COLUMNS.index("macro") - 0.5, color="k", lw=0.8)
+    ax.axvline(COLUMNS.index("macro") + 0.5, color="k", lw=0.8)
+    fig.colorbar(im, ax=ax, label="MAP gain (points)")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def ablation(study: Path, by: str) -> str:
+    key = {"loss": loss_name, "head": head_name}[by]
+    base = baseline()
+    runs = group(load_runs(study), key)
+    rows = {"MiniLM zero-shot (cosine)": {c: f"{base[c]:.2f}" for c in COLUMNS}}
+    stats = {n: {c: mean_spread([m[c] for m in ms]) for c in COLUMNS} for n, ms in runs.items()}
+    for n, s in stats.items():
+        rows[f"{n} (seeds: {len(runs[n])})"] = {c: f"{m:.2f} ± {h:.2f}" for c, (m, h) in s.items()}
+    bars(stats, runs, study / f"ablation_{by}.png", f"{by} ablation: MAP (mean of seeds, bars: min-max)", base)
+    return markdown(rows)
+
+
+def bars(stats: dict, runs: dict, path: Path, title: str, base: dict[str, float]) -> None:
+    names = list(stats)
+    width = 0.8 / len(names)
+    fig, ax = plt.subplots(figsize=(13, 4.8))
+    for i, n in enumerate(names):
+        xs = [x + i * width for x in range(len(COLUMNS))]
+        means = [stats[n][c][0] for c in COLUMNS]
+        lo = [stats[n][c][0] - min(m[c] for m in runs[n]) for c in COLUMNS]
+        hi = [max(m[c] for m in runs[n]) - stats[n][c][0] for c in COLUMNS]
+        ax.bar(xs, means, width, yerr=[lo, hi], capsize=2, label=n)
+    ax.scatter([x + 0.4 - width / 2 for x in range(len(COLUMNS))], [base[c] for c in COLUMNS], marker="_", s=400,
+               color="k", zorder=3, label="MiniLM zero-shot")
+    ax.set_xticks([x + 0.4 - width / 2 for x in range(len(COLUMNS))], COLUMNS, rotation=30, ha="right")
+    ax.set_ylabel("MAP (%)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def merging(study: Path) -> str:
+    """``<study>/runs/*``: the merged models (named by their folder) and the models they are compared with."""
+    base = baseline()
+    runs = {p.parent.name: task_map(json.loads(p.read_text())) for p in sorted((study / "runs").glob("*/results.json"))}
+    if not runs:
+        raise SystemExit(f"no runs in {study / 'runs'}")
+    rows = {"MiniLM zero-shot": {c: f"{base[c]:.2f}" for c in COLUMNS}}
+    rows |= {n: {c: f"{m[c]:.2f} ({m[c] - base[c]:+.2f})" for c in COLUMNS} for n, m in runs.items()}
+    heatmap({n: {c: m[c] - base[c] for c in COLUMNS} for n, m in runs.items()}, list(runs),
+            study / "merging_heatmap.png", "MAP gain over MiniLM zero-shot (points): merged vs joint vs single-graph")
+    return markdown(rows)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("collect", help="copy a sweep's finished results into <study>/runs/")
+    c.add_argument("sweep", type=Path)
+    c.add_argument("--into", type=Path, required=True)
+    for name in ("transfer", "merging"):
+        sub.add_parser(name).add_argument("study", type=Path)
+    a = sub.add_parser("ablation")
+    a.add_argument("study", type=Path)
+    a.add_argument("--by", choices=("loss", "head"), required=True)
+    args = p.parse_args()
+    if args.command == "collect":
+        for dest in collect(args.sweep, args.into):
+            print(f"collected {dest}")
+        return
+    md = {"transfer": lambda: transfer(args.study), "merging": lambda: merging(args.study),
+          "ablation": lambda: ablation(args.study, getattr(args, "by", None))}[args.command]()
+    (args.study / "results.md").write_text(f"# MAP (%) per test task (gain over MiniLM zero-shot)\n\n{md}\n")
+    print(md)
+    print(f"\nwrote {args.study / 'results.md'} and the plot beside it")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""experiments/study.py: run names from configs, mean and spread of seeds, gains over the baseline, collect."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("study", ROOT / "experiments" / "study.py")
+study = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(study)
+
+GRAPHS = {g: {"name": g} for g in study.DEFAULT_GRAPHS}
+
+
+def config(graphs=GRAPHS, loss=None, head=None, seed=42) -> dict:
+    return {"task_mix": {"graphs": graphs}, "loss": loss or {"name": "m2m_infonce", "denominator": "all"},
+            "head": head or {"name": "cosine"}, "seed": seed}
+
+
+def record(cfg: dict, maps: dict[str, float], macro: float, split="test") -> dict:
+    return {"split": split, "subsampled": False, "config": cfg, "macro": {"map": macro},
+            "tasks": {f"{t}/test": {"metrics": {"map": m}} for t, m in maps.items()}}
+
+
+def test_mix_names():
+    assert study.mix_name(config()) == "all"
+    assert study.mix_name(config({"skill_alias": {}})) == "skill_alias"
+    loo = {g: {} for g in study.DEFAULT_GRAPHS if g != "skill_alias"}
+    assert study.mix_name(config(loo)) == "all - skill_alias"
+    assert study.mix_name(config({"skill_alias": {}, "vacancy_skill": {}})) == "skill_alias+vacancy_skill"
+    assert study.mix_name(config({**GRAPHS, "skill_group": {}})) == "occupation_alias+skill_alias+skill_description+skill_group+vacancy_skill"
+
+
+def test_run_names_are_folder_safe_and_distinguish_loss_head_and_seed():
+    loo = {g: {} for g in study.DEFAULT_GRAPHS if g != "skill_alias"}
+    assert study.run_name(config(loo, seed=43)) == "all-minus-skill_alias_m2m_infonce_cosine_seed43"
+    masked = config(loss={"name": "m2m_infonce", "denominator": "mask_other_positives"})
+    assert study.run_name(masked) == "all_m2m_infonce-mask-other-positives_cosine_seed42"
+    assert study.run_name(config(head={"name": "soft_li", "tau_a": 0.5})) == "all_m2m_infonce_soft_li-tau_a0.5_seed42"
+
+
+def test_mean_and_spread_of_seeds():
+    assert study.mean_spread([36.0, 37.0, 38.5]) == (pytest.approx(37.1666666), 1.25)
+    assert study.mean_spread([40.0]) == (40.0, 0.0)
+
+
+def test_transfer_table_gains_are_differences_to_the_baseline(tmp_path, monkeypatch):
+    tasks = [c for c in study.COLUMNS if c != "macro"]
+    base = tmp_path / "base.json"
+    base.write_text(json.dumps(record(config(), {t: 0.30 for t in tasks}, 0.35)))
+    monkeypatch.setattr(study, "BASELINE", base)
+    for name, cfg, m in [("a", config(), 0.32), ("b", config({"skill_alias": {}}), 0.29)]:
+        (tmp_path / "s" / "runs" / name).mkdir(parents=True)
+        (tmp_path / "s" / "runs" / name / "results.json").write_text(json.dumps(record(cfg, {t: m for t in tasks}, m + 0.05)))
+    md = study.transfer(tmp_path / "s")
+    assert "| all | 32.00 (+2.00) |" in md
+    assert "| skill_alias | 29.00 (-1.00) |" in md
+    assert "34.00 (-1.00)" in md  # skill_alias's macro 0.34 against 0.35
+    assert (tmp_path / "s" / "transfer_heatmap.png").stat().st_size > 10_000
+
+
+def test_collect_copies_finished_test_runs_under_their_names(tmp_path):
+    sweep = tmp_path / "sweep"
+    for job, split in [("0_x", "test"), ("1_y", "val")]:
+        (sweep / job / "csv").mkdir(parents=True)
+        (sweep / job / "results.json").write_text(json.dumps(record(config(seed=7), {"jobnorm": 0.5}, 0.5, split)))
+        (sweep / job / "csv" / "metrics.csv").write_text("step\n1\n")
+    (sweep / "2_running").mkdir()  # a job without results yet
+    copied = study.collect(sweep, tmp_path / "study")
+    assert copied == [tmp_path / "study" / "runs" / "all_m2m_infonce_cosine_seed7"]
+    assert (copied[0] / "metrics.csv").read_text() == "step\n1\n"
