@@ -4,7 +4,7 @@
     python experiments/study.py transfer experiments/transfer
     python experiments/study.py ablation experiments/ablation_loss --by loss
     python experiments/study.py ablation experiments/ablation_head --by head
-    python experiments/study.py merging experiments/merging
+    python experiments/study.py merging experiments/merging --compare experiments/transfer/runs/*/results.json
 
 ``collect`` copies each finished job's results.json (and its CSV log) of a Hydra sweep folder into
 ``<study>/runs/<run name>/``, the name made from the run's config (training mix, loss, head, seed). The other
@@ -186,12 +186,16 @@ def bars(stats: dict, runs: dict, path: Path, title: str, base: dict[str, float]
     plt.close(fig)
 
 
-def merging(study: Path) -> str:
-    """``<study>/runs/*``: the merged models (named by their folder) and the models they are compared with."""
+def merging(study: Path, compare: list[Path] = ()) -> str:
+    """``<study>/runs/*``: the merged models (named by their folder); ``compare``: results.json files of the
+    models they are compared with (named by their training mix, e.g. the transfer study's runs)."""
     base = baseline()
     runs = {p.parent.name: task_map(json.loads(p.read_text())) for p in sorted((study / "runs").glob("*/results.json"))}
     if not runs:
         raise SystemExit(f"no runs in {study / 'runs'}")
+    for path in compare:
+        record = json.loads(Path(path).read_text())
+        runs[f"trained on {mix_name(record['config'])}"] = task_map(record)
     rows = {"MiniLM zero-shot": {c: f"{base[c]:.2f}" for c in COLUMNS}}
     rows |= {n: {c: f"{m[c]:.2f} ({m[c] - base[c]:+.2f})" for c in COLUMNS} for n, m in runs.items()}
     heatmap({n: {c: m[c] - base[c] for c in COLUMNS} for n, m in runs.items()}, list(runs),
@@ -205,8 +209,10 @@ def main() -> None:
     c = sub.add_parser("collect", help="copy a sweep's finished results into <study>/runs/")
     c.add_argument("sweep", type=Path)
     c.add_argument("--into", type=Path, required=True)
-    for name in ("transfer", "merging"):
-        sub.add_parser(name).add_argument("study", type=Path)
+    sub.add_parser("transfer").add_argument("study", type=Path)
+    m = sub.add_parser("merging")
+    m.add_argument("study", type=Path)
+    m.add_argument("--compare", type=Path, nargs="*", default=[], help="results.json files of the trained models")
     a = sub.add_parser("ablation")
     a.add_argument("study", type=Path)
     a.add_argument("--by", choices=("loss", "head"), required=True)
@@ -215,7 +221,7 @@ def main() -> None:
         for dest in collect(args.sweep, args.into):
             print(f"collected {dest}")
         return
-    md = {"transfer": lambda: transfer(args.study), "merging": lambda: merging(args.study),
+    md = {"transfer": lambda: transfer(args.study), "merging": lambda: merging(args.study, args.compare),
           "ablation": lambda: ablation(args.study, getattr(args, "by", None))}[args.command]()
     (args.study / "results.md").write_text(f"# MAP (%) per test task (gain over MiniLM zero-shot)\n\n{md}\n")
     print(md)
