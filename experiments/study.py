@@ -35,7 +35,7 @@ COLUMNS = ("job2skill", "skill2job", "jobnorm", "skill_extraction_house", "skill
 # -- names ----------------------------------------------------------------------------------------------------
 def mix_name(config: dict) -> str:
     """``all``, one graph's name, ``all - <graph>`` for leave-one-out, else the graphs joined by ``+``."""
-    graphs = set(config["task_mix"]["graphs"])
+    graphs = {g for g, entry in config["task_mix"]["graphs"].items() if entry is not None}  # null: left out
     if graphs == set(DEFAULT_GRAPHS):
         return "all"
     if len(graphs) == 1:

@@ -35,7 +35,13 @@ def test_mix_contents_and_paper_weights():
         "skill_description": (0.5, 0.02),
     }
     assert list(compose_train("task_mix=job2skill").task_mix.graphs) == ["vacancy_skill"]
-    assert "skill_alias" not in compose_train("task_mix=no_skill_alias").task_mix.graphs
+    # leave-one-out mixes are task_mix=all with one graph null: derived, so they follow all.yaml
+    for left_out in ("vacancy_skill", "occupation_alias", "skill_alias", "skill_description"):
+        loo = parse_mix(OmegaConf.to_container(compose_train(f"task_mix=no_{left_out}").task_mix.graphs))
+        assert set(loo) == {"vacancy_skill", "occupation_alias", "skill_alias", "skill_description"} - {left_out}
+        assert all(loo[g] == (1.0, 0.05) if g == "vacancy_skill" else (0.5, 0.02) for g in loo)
+    assert set(parse_mix(OmegaConf.to_container(compose_train("task_mix=all_onet").task_mix.graphs))) == {
+        "vacancy_skill", "occupation_alias", "skill_alias", "skill_description", "onet_skill"}
     tuned = compose_train("task_mix=all", "task_mix.graphs.skill_alias.tau=0.1").task_mix.graphs.skill_alias
     assert tuned.tau == 0.1
 
@@ -45,5 +51,9 @@ def test_bad_mix_values_are_refused():
 
     with pytest.raises(DataError, match="tau > 0"):
         parse_mix({"skill_alias": {"alpha": 1, "tau": 0}})
+    with pytest.raises(DataError, match="alpha > 0"):  # the same bound as the early config check
+        parse_mix({"skill_alias": {"alpha": 0, "tau": 0.05}})
+    with pytest.raises(DataError, match="no graphs"):
+        parse_mix({"skill_alias": None})
     with pytest.raises(DataError, match="unknown graph 'skils'"):
         parse_mix({"skils": {}})

@@ -104,5 +104,7 @@ def check_train_config(cfg: DictConfig) -> None:
         raise ConfigError(f"trainer.max_steps={steps!r} is not valid: expected an integer >= 1 (or -1: no limit)")
     graphs = _get(cfg, "task_mix.graphs")
     for name in (graphs or {}) if isinstance(graphs, DictConfig) else ():
+        if graphs[name] is None:
+            continue  # dropped from the mix (leave-one-out: conf/task_mix/no_*.yaml)
         check_float(cfg, f"task_mix.graphs.{name}.alpha", 0.0, above_minimum=True)
         check_float(cfg, f"task_mix.graphs.{name}.tau", 0.0, above_minimum=True)

@@ -21,7 +21,10 @@ class MixEntry:
 
 
 def parse_mix(graphs: Mapping[str, Mapping]) -> dict[str, tuple[float, float]]:
-    """``{name: {alpha, tau}}`` (the ``task_mix.graphs`` config) -> ``{name: (alpha, tau)}``, validated."""
+    """``{name: {alpha, tau}}`` (the ``task_mix.graphs`` config) -> ``{name: (alpha, tau)}``, validated.
+
+    A graph set to None is dropped: the leave-one-out mixes are ``task_mix=all`` with one graph null."""
+    graphs = {k: v for k, v in (graphs or {}).items() if v is not None}
     if not graphs:
         raise DataError("task_mix has no graphs; pick one of conf/task_mix/*.yaml, e.g. task_mix=all")
     out = {}
@@ -30,8 +33,9 @@ def parse_mix(graphs: Mapping[str, Mapping]) -> dict[str, tuple[float, float]]:
         if name not in GRAPHS:
             raise DataError(f"task_mix: unknown graph {name!r}; valid: {', '.join(GRAPHS)}")
         alpha, tau = float(entry.get("alpha", 1.0)), float(entry.get("tau", 0.05))
-        if alpha < 0 or tau <= 0:
-            raise DataError(f"task_mix: graph {name} needs alpha >= 0 and tau > 0, got alpha={alpha}, tau={tau}")
+        if alpha <= 0 or tau <= 0:
+            raise DataError(f"task_mix: graph {name} needs alpha > 0 and tau > 0 (drop a graph with null), "
+                            f"got alpha={alpha}, tau={tau}")
         out[name] = (alpha, tau)
     return out
 
