@@ -14,7 +14,7 @@ import hydra
 from omegaconf import DictConfig
 
 from uwe.errors import hydra_guard, run_hydra
-from uwe.eval.report import format_table
+from uwe.eval.custom import format_record
 from uwe.eval.run import log_to_logger, run_eval
 
 log = logging.getLogger("eval")
@@ -25,7 +25,7 @@ def main(cfg: DictConfig) -> dict:
     with hydra_guard("eval.py", cfg):
         out_dir = Path(cfg.paths.output_dir)
         record = run_eval(cfg, out_dir=out_dir)
-        print(format_table(record))
+        print(format_record(record))
         print(f"\nresults: {out_dir / 'results.json'}, {out_dir / 'results.md'}")
         if cfg.logger and "_target_" in cfg.logger:
             logger = hydra.utils.instantiate(cfg.logger)

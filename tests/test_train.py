@@ -216,3 +216,14 @@ def test_a_finished_run_with_the_same_config_is_reused_not_retrained(tiny_root, 
     other_seed = train(compose_train(tmp_path / "c", tiny_root, *steps, "seed=7", f"reuse=[{tmp_path / 'a'}]"))
     assert "reused_from" not in other_seed
     assert (tmp_path / "c" / "run" / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_the_o_net_rows_are_not_reported_when_an_o_net_graph_was_trained_on(tiny_root, tmp_path):
+    record = train(compose_train(tmp_path, tiny_root, "task_mix=all_onet", "trainer.max_steps=2", "val.every_n_steps=2"))
+    assert "onet_job2skill/test" not in record["tasks"] and "onet_skill2job/test" not in record["tasks"]
+    assert "job2skill/test" in record["tasks"]
+    leave_one_out = train(compose_train(tmp_path / "b", tiny_root, "task_mix=no_skill_alias", "trainer.max_steps=2",
+                                        "val.every_n_steps=2"))
+    assert {"onet_job2skill/test", "onet_skill2job/test", "onet_jobnorm/test"} <= set(leave_one_out["tasks"])
+    assert "skill_alias" not in leave_one_out["config"]["task_mix"]["graphs"] or \
+        leave_one_out["config"]["task_mix"]["graphs"]["skill_alias"] is None

@@ -1,10 +1,13 @@
-"""The ``uwe`` command: rank texts, serve a model over HTTP, export a checkpoint, merge fine-tuned models.
+"""The ``uwe`` command: rank texts, serve a model over HTTP, export a checkpoint, merge fine-tuned models,
+evaluate a model on your own ranking task.
 
     uwe rank "data scientist" --space esco_skills -k 10 [--model minilm] [--input texts.txt] [--format json] [--refresh]
     uwe serve [--model minilm] --port 8080 [--host 127.0.0.1] [--labels NAME=FILE] [--preload SPACE | --no-preload]
               [--max-batch 64 --max-wait 5 | --no-batching] [--max-body-bytes 1048576] [--refresh]
-    uwe export CKPT OUT [--overwrite]
+    uwe export CKPT_OR_MODEL OUT [--onnx] [--overwrite]
     uwe merge CKPT_OR_EXPORT... --out OUT [--method average|task_arithmetic --scale L --base BASE] [--overwrite]
+    uwe evaluate --pairs PAIRS [--targets TARGETS] [--model minilm] [--head H] [--format table|json] [--drop-unknown]
+                 [--out DIR]
 
 A user error (a bad argument, file, checkpoint or text) ends the command with exit status 2 and one line on
 stderr, no traceback; ``--debug`` (or ``UWE_DEBUG=1``) shows the traceback. A bug keeps its traceback (exit 1).
@@ -100,9 +103,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="largest request body; a larger one is refused with 413 unread (default 1 MiB)")
     serve.add_argument("--max-k", type=_positive_int, default=100, help="largest k per request (default 100)")
 
-    export = commands.add_parser("export", help="a train.py checkpoint -> a SentenceTransformer folder + uwe head")
-    export.add_argument("ckpt", type=Path)
+    export = commands.add_parser("export", help="a checkpoint or model -> a SentenceTransformer folder + uwe head")
+    export.add_argument("ckpt", type=Path, metavar="CKPT_OR_MODEL",
+                        help="a train.py .ckpt, an export folder, or an encoder name (minilm, mpnet, a model folder; "
+                             "exported with the cosine head)")
     export.add_argument("out", type=Path)
+    export.add_argument("--onnx", action="store_true",
+                        help='also write model.onnx and model.int8.onnx for ONNX Runtime query encoding '
+                             '(pip install "uwe[onnx]")')
     export.add_argument("--overwrite", action="store_true", help="replace OUT when it is a uwe export (never any other "
                                                                  "folder)")
 
@@ -118,6 +126,22 @@ def build_parser() -> argparse.ArgumentParser:
                                       "folder or a .ckpt")
     merge.add_argument("--overwrite", action="store_true", help="replace OUT when it is a uwe export (never any other "
                                                                 "folder)")
+
+    evaluate = commands.add_parser("evaluate", help="MAP, RP@10 and MRR of a model on your own ranking task (files)")
+    evaluate.add_argument("--pairs", type=Path, required=True,
+                          help="relevant pairs: .csv, .tsv (columns query and label) or .jsonl, one row per pair")
+    evaluate.add_argument("--targets", type=Path, help="the labels ranked, one per line (default: those of --pairs)")
+    evaluate.add_argument("--model", default="minilm",
+                          help="export folder, train.py .ckpt, or encoder name (minilm, mpnet, tiny, HF folder)")
+    evaluate.add_argument("--head", help="head of a zero-shot encoder (default cosine); trained models bring their own")
+    evaluate.add_argument("--name", help="the task's name in the results (default: the --pairs file's name)")
+    evaluate.add_argument("--format", choices=["table", "json"], default="table")
+    evaluate.add_argument("--drop-unknown", action="store_true",
+                          help="drop the pairs whose label is not in --targets (default: an error naming them)")
+    evaluate.add_argument("--out", type=Path, help="write results.json and results.md to this folder")
+    evaluate.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+    evaluate.add_argument("--cache-dir", help="where target spaces are cached (default $UWE_CACHE_DIR or ~/.cache/uwe)")
+    evaluate.add_argument("--refresh", action="store_true", help="re-encode the target space and replace its cache")
     return parser
 
 
@@ -185,10 +209,15 @@ def cmd_serve(args) -> None:
 
 
 def cmd_export(args) -> None:
-    from uwe.train.module import UWEModule
+    from uwe.models.checkpoint import export_trained, load_checkpoint
+    from uwe.models.export import export_encoder
 
-    module = UWEModule.load_trained(args.ckpt)
-    print(module.export(args.out, checkpoint=str(Path(args.ckpt).resolve()), overwrite=args.overwrite))
+    if args.ckpt.suffix != ".ckpt":
+        print(export_encoder(str(args.ckpt), args.out, args.overwrite, args.onnx))
+        return
+    encoder, head, hparams = load_checkpoint(args.ckpt)
+    print(export_trained(encoder, head, hparams, args.out, str(Path(args.ckpt).resolve()), args.overwrite,
+                         args.onnx))
 
 
 def cmd_merge(args) -> None:
@@ -201,7 +230,21 @@ def cmd_merge(args) -> None:
           "its head has parameters, which eval.py cannot load; rank with Ranker.from_pretrained", file=sys.stderr)
 
 
-COMMANDS = {"rank": cmd_rank, "serve": cmd_serve, "export": cmd_export, "merge": cmd_merge}
+def cmd_evaluate(args) -> None:
+    from uwe.eval.custom import describe_dropped, evaluate_files, format_custom, summary
+
+    record = evaluate_files(args.pairs, args.targets, args.model, head=args.head, name=args.name,
+                            drop_unknown=args.drop_unknown, cache_dir=args.cache_dir, refresh=args.refresh,
+                            device=args.device, out_dir=args.out)
+    entry = next(iter(record["custom"].values()))
+    if entry["dropped"]:
+        print(describe_dropped(entry["dropped"]), file=sys.stderr)
+    print(json.dumps(summary(entry), indent=1) if args.format == "json" else format_custom(record["custom"]))
+    if args.out:
+        print(f"results: {args.out / 'results.json'}, {args.out / 'results.md'}", file=sys.stderr)
+
+
+COMMANDS = {"rank": cmd_rank, "serve": cmd_serve, "export": cmd_export, "merge": cmd_merge, "evaluate": cmd_evaluate}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,6 +6,7 @@ surface when the optimizer is built, after the data and the model).
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
@@ -14,6 +15,7 @@ from uwe.errors import ConfigError
 
 _MISSING = object()
 SPLITS = ("val", "test")
+CUSTOM_KEYS = ("pairs", "targets", "drop_unknown")
 
 
 def _get(cfg: DictConfig, key: str):
@@ -61,6 +63,30 @@ def check_names(cfg: DictConfig, key: str) -> None:
                           "or null")
 
 
+def check_custom(cfg: DictConfig) -> None:
+    """``custom`` is null or ``{name: {pairs: FILE, targets: FILE or null, drop_unknown: true|false}}`` (the
+    files themselves are checked when read, by :func:`uwe.data.custom.custom_task`)."""
+    value = _get(cfg, "custom")
+    if value is _MISSING or value is None:
+        return
+    example = "+custom.<name>.pairs=pairs.csv +custom.<name>.targets=targets.txt"
+    if not isinstance(value, DictConfig):
+        raise ConfigError(f"custom={value!r} is not valid: expected task names with their files, e.g. {example}")
+    for name, spec in value.items():
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", str(name)):
+            raise ConfigError(f"custom.{name} is not valid: a custom task's name has letters, digits, '_' or '-'")
+        if not isinstance(spec, DictConfig) or not isinstance(spec.get("pairs"), str):
+            raise ConfigError(f"custom.{name} is not valid: expected custom.{name}.pairs=FILE (.csv, .tsv or .jsonl "
+                              f"with the columns query and label), e.g. {example.replace('<name>', str(name))}")
+        unknown = sorted(set(spec) - set(CUSTOM_KEYS))
+        if unknown:
+            raise ConfigError(f"custom.{name}.{unknown[0]} is not valid: a custom task takes {', '.join(CUSTOM_KEYS)}")
+        if spec.get("targets") is not None and not isinstance(spec.get("targets"), str):
+            raise ConfigError(f"custom.{name}.targets={spec.get('targets')!r} is not valid: expected a file, one label "
+                              "per line, or null (the labels of pairs)")
+        check_bool(cfg, f"custom.{name}.drop_unknown")
+
+
 def check_eval_config(cfg: DictConfig) -> None:
     """The settings eval.py (and train.py's final test) read."""
     split = _get(cfg, "split")
@@ -84,6 +110,7 @@ def check_eval_config(cfg: DictConfig) -> None:
     esco = _get(cfg, "data.esco_source")
     if esco not in (_MISSING, None, "zip", "folder"):
         raise ConfigError(f"data.esco_source={esco!r} is not valid: expected zip, folder or null")
+    check_custom(cfg)
 
 
 def check_train_config(cfg: DictConfig) -> None:

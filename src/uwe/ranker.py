@@ -27,8 +27,8 @@ from uwe.errors import UserError
 from uwe.models.embeddings import Embeddings
 from uwe.models.encoder import TextEncoder
 from uwe.models.encoder import check_texts as check_encoder_texts
-from uwe.models.export import HEAD_CONFIG, load_exported
-from uwe.models.heads import ScoringHead, build_head
+from uwe.models.heads import ScoringHead
+from uwe.models.load import load_model
 from uwe.models.space_cache import REFRESH_HINT, cache_name, load_or_encode
 
 # Built-in spaces: name -> (task, split) whose target list it is. Their cache files are named after the
@@ -107,24 +107,6 @@ def check_texts(texts: str | list[str]) -> list[str]:
     return list(texts)
 
 
-def _load_model(path_or_name: str | Path, head: str | None) -> tuple[TextEncoder, ScoringHead]:
-    """Encoder and head from an export folder, a train.py checkpoint or an encoder name (see ``from_pretrained``)."""
-    path = Path(path_or_name).expanduser()
-    if (path / HEAD_CONFIG).is_file() or path.suffix == ".ckpt":
-        if head is not None:
-            raise UserError(f"{path} brings its own head; head={head!r} applies to encoder names only")
-        if path.suffix != ".ckpt":
-            encoder, trained_head, _ = load_exported(path)
-            return encoder, trained_head
-        from uwe.train.module import UWEModule  # Lightning and Hydra: imported only for checkpoints
-
-        module = UWEModule.load_trained(path)
-        return module.encoder, module.head
-    head_module = build_head(head or "cosine")
-    encoder = TextEncoder.from_name(str(path_or_name), keep_tokens=head_module.needs_tokens)
-    return encoder, head_module
-
-
 class Ranker:
     """An encoder and a scoring head with target spaces cached on disk and in memory.
 
@@ -164,7 +146,7 @@ class Ranker:
     def from_pretrained(cls, path_or_name: str | Path, head: str | None = None, cache_dir: str | Path | None = None,
                         device: str = "cpu", data_root: str | Path | None = None,
                         show_progress: bool = True, refresh: bool = False,
-                        refresh_hint: str = REFRESH_HINT) -> "Ranker":
+                        refresh_hint: str = REFRESH_HINT, backend: str = "auto") -> "Ranker":
         """A ranker from a trained or a zero-shot model.
 
         Args:
@@ -174,10 +156,15 @@ class Ranker:
             head: the head of a zero-shot encoder, by config name (default ``cosine``); not allowed with an
                 export or a checkpoint.
             cache_dir, device, data_root, show_progress, refresh, refresh_hint: as for :class:`Ranker`.
+            backend: what encodes the queries: ``auto`` (ONNX Runtime when the folder has ``model.onnx``, from
+                ``uwe export --onnx``, and onnxruntime is installed; else torch), ``torch``, ``onnx`` or
+                ``onnx-int8`` (see :mod:`uwe.models.onnx_backend`). Spaces are always encoded by torch.
         """
-        encoder, head_module = _load_model(path_or_name, head)
-        return cls(encoder, head_module, cache_dir, data_root, device, show_progress=show_progress, refresh=refresh,
-                   refresh_hint=refresh_hint)
+        encoder, head_module = load_model(path_or_name, head)
+        ranker = cls(encoder, head_module, cache_dir, data_root, device, show_progress=show_progress, refresh=refresh,
+                     refresh_hint=refresh_hint)
+        ranker.encoder.set_backend(backend)  # once on its device: ONNX Runtime runs on the CPU only
+        return ranker
 
     @property
     def name(self) -> str:
@@ -185,9 +172,9 @@ class Ranker:
         return self.encoder.name
 
     def describe(self) -> dict:
-        """Model name, head, pooling, max_length and device, e.g. for a health check."""
+        """Model name, head, pooling, max_length, device and query backend, e.g. for a health check."""
         return {"model": self.encoder.name, "head": type(self.head).__name__, "pooling": self.encoder.pooling,
-                "max_length": self.encoder.max_length, "device": str(self.device)}
+                "max_length": self.encoder.max_length, "device": str(self.device), "backend": self.encoder.backend}
 
     def add_space(self, name: str, labels: list[str], refresh: bool = False) -> Space:
         """Encode (or load from the cache) the labels of a new space ``name`` and keep it in memory.

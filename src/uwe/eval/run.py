@@ -14,9 +14,11 @@ from uwe.data.catalog import Catalog
 from uwe.data.tasks.registry import WORKBENCH_TASKS, ZERO_SHOT_TASKS
 from uwe.errors import ConfigError
 from uwe.eval.baselines import BM25Scorer, RandomScorer
+from uwe.eval.custom import evaluate_custom, tasks_from_config, write_record
 from uwe.eval.evaluate import TaskResult, evaluate_task, macro
-from uwe.eval.report import build_record, write_results
+from uwe.eval.report import build_record
 from uwe.eval.scorers import BaselineScorer, EncoderScorer, Scorer
+from uwe.models.checkpoint import load_checkpoint
 from uwe.models.device import check_precision, resolve_device
 from uwe.models.encoder import TextEncoder
 from uwe.models.heads import build_head
@@ -49,12 +51,10 @@ def build_encoder_scorer(cfg: DictConfig) -> EncoderScorer:
 
 def build_checkpoint_scorer(cfg: DictConfig) -> EncoderScorer:
     """A trained UWE model with its own encoder, pooling and head (the config's encoder/head are ignored)."""
-    from uwe.train.module import UWEModule
-
-    module = UWEModule.load_trained(cfg.ckpt_path)  # on the CPU; encoder_scorer moves it to cfg.device
-    log.info("evaluating checkpoint %s (encoder %s, head %s)", cfg.ckpt_path, module.hparams.encoder["name"],
-             module.hparams.head["name"])
-    return encoder_scorer(cfg, module.encoder, module.head)
+    encoder, head, hparams = load_checkpoint(cfg.ckpt_path)  # on the CPU; encoder_scorer moves it to cfg.device
+    log.info("evaluating checkpoint %s (encoder %s, head %s)", cfg.ckpt_path, hparams["encoder"]["name"],
+             hparams["head"]["name"])
+    return encoder_scorer(cfg, encoder, head)
 
 
 def build_scorer(cfg: DictConfig) -> Scorer:
@@ -81,17 +81,26 @@ def check_subsampling(cfg: DictConfig) -> None:
 
 
 def run_eval(cfg: DictConfig, scorer: Scorer | None = None, out_dir: Path | None = None,
-             show_progress: bool = True, extra: dict | None = None, unverified: list[str] = ()) -> dict:
+             show_progress: bool = True, extra: dict | None = None, unverified: list[str] = (),
+             tasks: list[str] | None = None) -> dict:
     """Evaluate ``scorer`` (or the one ``cfg`` describes) on ``cfg.tasks`` and write the results files;
     ``extra`` entries (e.g. the checkpoint a training run tested) are added to the record. ``unverified``
-    raw files (e.g. of the training graphs) join the test tasks' own in the record's ``unverified_sources``."""
+    raw files (e.g. of the training graphs) join the test tasks' own in the record's ``unverified_sources``.
+    ``tasks``: the task names to evaluate when ``cfg.tasks`` is null (default: every task of the split).
+    ``cfg.custom`` (``{name: {pairs, targets, drop_unknown}}``) adds your own tasks from files
+    (:mod:`uwe.eval.custom`), recorded under ``custom``; ``tasks=[]`` beside them evaluates them alone."""
     check_eval_config(cfg)
     check_subsampling(cfg)
     resolve_device(cfg.get("device", "cpu"))  # a bad device or precision fails before any work
     check_precision(cfg.get("precision", "32"))
     start = time.perf_counter()
+    # Your own tasks' files are read and checked now, before any model or built-in task.
+    custom = tasks_from_config(OmegaConf.to_container(cfg.custom, resolve=True) if cfg.get("custom") else {})
     catalog = Catalog.from_config(cfg.data)
-    names = list(cfg.tasks) if cfg.tasks else default_tasks(cfg.split)
+    if custom and cfg.tasks is not None and not cfg.tasks:
+        names = []  # tasks=[] beside custom tasks: those alone
+    else:
+        names = list(cfg.tasks) if cfg.tasks else (tasks or default_tasks(cfg.split))
     catalog.require([f"{n}/{cfg.split}" for n in names])  # bad names and every missing file, before any work
     tasks = [catalog.task(n, cfg.split) for n in names]
     scorer = scorer or build_scorer(cfg)
@@ -100,11 +109,17 @@ def run_eval(cfg: DictConfig, scorer: Scorer | None = None, out_dir: Path | None
         results[task.key] = r = evaluate_task(scorer, task, chunk=cfg.chunk, max_queries=cfg.max_queries,
                                               seed=cfg.seed, show_progress=show_progress)
         log.info("%s: %s (%.1f s)", task.key, {k: round(100 * v, 2) for k, v in r.metrics.items()}, r.seconds)
+    custom_results = evaluate_custom(scorer, custom, chunk=cfg.chunk, max_queries=cfg.max_queries, seed=cfg.seed,
+                                     show_progress=show_progress)
+    for key, r in custom_results.items():
+        log.info("%s: %s (%.1f s)", key, {k: round(100 * v, 2) for k, v in r["metrics"].items()}, r["seconds"])
     record = build_record(results, macro(results), scorer.describe(), OmegaConf.to_container(cfg, resolve=True),
                           cfg.split, time.perf_counter() - start, sorted({*catalog.unverified, *unverified}))
+    if custom_results:
+        record["custom"] = custom_results
     record.update(extra or {})
     if out_dir is not None:
-        js, md = write_results(out_dir, record)
+        js, md = write_record(out_dir, record)
         log.info("results written to %s and %s", js, md)
     return record
 
@@ -112,6 +127,8 @@ def run_eval(cfg: DictConfig, scorer: Scorer | None = None, out_dir: Path | None
 def log_to_logger(logger, record: dict, prefix: str) -> None:
     """Per-task metrics and the macro as ``<prefix>/<task>/<metric>``; W&B also gets the table."""
     metrics = {f"{prefix}/{k.split('/')[0]}/{m}": v for k, r in record["tasks"].items() for m, v in r["metrics"].items()}
+    metrics.update({f"{prefix}/custom/{k.split('/')[0]}/{m}": v for k, r in record.get("custom", {}).items()
+                    for m, v in r["metrics"].items()})
     if record["macro"]:
         metrics.update({f"{prefix}/macro_{m}": v for m, v in record["macro"].items()})
     logger.log_metrics(metrics)

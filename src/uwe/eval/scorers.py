@@ -68,7 +68,7 @@ class EncoderScorer:
         if cached is None or cached[0] != targets or cached[1].pooled.device != self.device:
             if self.cache_dir is None or self.precision != "32":
                 emb = self.encoder.encode(targets, self.batch_size, show_progress=self.show_progress,
-                                          out_device=self.device, precision=self.precision)
+                                          out_device=self.device, precision=self.precision, use_backend=False)
             else:
                 emb = load_or_encode(self.encoder, targets, self.cache_dir, cache_name(space, self.encoder),
                                      self.batch_size, refresh=self.refresh_cache, show_progress=self.show_progress,

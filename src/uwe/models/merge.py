@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from uwe.errors import UserError
+from uwe.models.checkpoint import load_checkpoint
 from uwe.models.encoder import TextEncoder, sha256_file
 from uwe.models.export import HEAD_CONFIG, HEAD_WEIGHTS, export_model, load_exported
 from uwe.models.heads import ScoringHead
@@ -167,13 +168,10 @@ def load_input(source: str | Path, allow_encoder: bool = False) -> MergeInput:
     source = str(source)
     path = Path(source).expanduser()
     if path.suffix == ".ckpt":
-        from uwe.train.module import UWEModule  # Lightning and Hydra: imported only for checkpoints
-
-        module = UWEModule.load_trained(path)
-        head = dict(module.hparams.head)
+        encoder, head, hparams = load_checkpoint(path)
         record = {"path": str(path.resolve()), "kind": "checkpoint", "sha256": sha256_file(path),
-                  "task_mix": list(module.hparams.graphs)}
-        return MergeInput(source, module.encoder, module.head, head["name"], config_kwargs(head), record)
+                  "task_mix": list(hparams.get("graphs") or {})}
+        return MergeInput(source, encoder, head, hparams["head"]["name"], config_kwargs(hparams["head"]), record)
     if (path / HEAD_CONFIG).is_file():
         encoder, head, config = load_exported(path)
         record = {"path": str(path.resolve()), "kind": "export", "sha256": _folder_weights_sha256(path)}

@@ -115,7 +115,8 @@ def load_or_encode(encoder: TextEncoder, texts: list[str], cache_dir: Path, name
             log.info("read cached %r from %s", name, data)
             return _read(data, len(texts), key, refresh_hint)
 
-    embeddings = encoder.encode(texts, batch_size=batch_size, show_progress=show_progress)
+    # The torch model whatever the query backend: a space is encoded once, and its cache is the reference.
+    embeddings = encoder.encode(texts, batch_size=batch_size, show_progress=show_progress, use_backend=False)
     _write(data, embeddings, key, encoder.name)
     log.info("cached %d texts of %r in %s", len(texts), name, data)
     return _read(data, len(texts), key, refresh_hint)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
+import inspect
 import logging
 from pathlib import Path
 
@@ -15,13 +15,13 @@ from transformers import get_linear_schedule_with_warmup
 
 from uwe.data.mix import MixEntry
 from uwe.data.task import RankingTask
-from uwe.errors import CheckpointError, UserError
+from uwe.errors import UserError
 from uwe.eval.evaluate import evaluate_task, macro
 from uwe.eval.scorers import EncoderScorer
+from uwe.models.checkpoint import export_trained, load_state, model_name, read_checkpoint
 from uwe.models.distributed import gather_embeddings, gather_ids
 from uwe.models.embeddings import Embeddings
 from uwe.models.encoder import TextEncoder
-from uwe.models.export import export_model
 from uwe.models.heads import build_head
 from uwe.models.losses import build_loss
 from uwe.models.registry import config_kwargs
@@ -89,27 +89,22 @@ class UWEModule(L.LightningModule):
     @classmethod
     def load_trained(cls, ckpt_path: str | Path) -> "UWEModule":
         """A checkpoint's model on the CPU, in eval mode, its encoder named after the checkpoint (target-space
-        caches are per model name, so a trained model never meets the zero-shot encoder's caches)."""
-        path = Path(ckpt_path).expanduser()
-        if not path.is_file():
-            raise FileNotFoundError(f"checkpoint {path} not found; pass the .ckpt written by train.py (checkpoints/)")
-        try:
-            module = cls.load_from_checkpoint(str(path), map_location="cpu")
-        except Exception as err:  # noqa: BLE001 -- torch, zipfile and Lightning each raise their own for a bad file
-            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            if "weights_only" in str(err) or "Unpickl" in type(err).__name__:
-                reason = "it holds objects other than tensors and plain data, which are not loaded for safety"
-            raise CheckpointError(f"checkpoint {path} is not a uwe checkpoint or is damaged ({reason[:200]}); pass a "
-                                  ".ckpt written by train.py (a run's checkpoints/ folder), or copy it again") from err
-        stamp = hashlib.sha256(f"{path.resolve()}:{path.stat().st_mtime_ns}".encode()).hexdigest()[:10]
-        module.encoder.name = f"uwe-{path.stem}-{stamp}"
+        caches are per model name, so a trained model never meets the zero-shot encoder's caches).
+
+        The file is read and checked by :func:`uwe.models.checkpoint.read_checkpoint` (never unpickled; a
+        missing, damaged or foreign file, or NaN weights, is one clear error), as inference reads it without
+        this class (:func:`uwe.models.checkpoint.load_checkpoint`)."""
+        checkpoint = read_checkpoint(ckpt_path)
+        accepted = inspect.signature(cls.__init__).parameters
+        module = cls(**{k: v for k, v in checkpoint.hparams.items() if k in accepted})
+        load_state(checkpoint, module)
+        module.on_load_checkpoint(checkpoint.entries)
+        module.encoder.name = model_name(checkpoint.path)
         return module.eval()
 
     def export(self, out_dir: str | Path, checkpoint: str, overwrite: bool = False) -> Path:
         """A folder that ``SentenceTransformer`` loads, plus this model's head; ``checkpoint`` is recorded."""
-        return export_model(self.encoder, self.hparams.head["name"], config_kwargs(self.hparams.head), Path(out_dir),
-                            metadata={"checkpoint": checkpoint, "task_mix": list(self.hparams.graphs)},
-                            overwrite=overwrite, head=self.head)
+        return export_trained(self.encoder, self.head, self.hparams, out_dir, checkpoint, overwrite)
 
     # data -------------------------------------------------------------------------------------------
     def train_dataloader(self) -> DataLoader:

@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from uwe.config import check_train_config
 from uwe.data.catalog import Catalog
-from uwe.data.mix import load_mix
+from uwe.data.mix import evaluated_tasks, load_mix, parse_mix
 from uwe.data.tasks.registry import WORKBENCH_TASKS
 from uwe.eval.evaluate import subsample
 from uwe.eval.report import format_table
@@ -149,8 +149,10 @@ def train(cfg: DictConfig, callbacks_extra: list | None = None) -> dict:
     best = UWEModule.load_trained(best_path)
     scorer = encoder_scorer(cfg, best.encoder, best.head, device=trainer.strategy.root_device)  # the training device
     tested = {"path": best_path, "val_macro_map": _float(checkpoints.best_model_score), "global_step": trainer.global_step}
+    # the O*NET zero-shot rows only when no graph of the mix is that O*NET task (the leakage guard's list)
+    tested_tasks = evaluated_tasks(parse_mix(OmegaConf.to_container(cfg.task_mix.graphs)), tasks)
     record = run_eval(cfg, scorer=scorer, out_dir=out, extra={"checkpoint": tested, "val_curve": module.val_history},
-                      unverified=catalog.unverified)
+                      unverified=catalog.unverified, tasks=tested_tasks)
     print(format_table(record))
     for logger in loggers:
         log_to_logger(logger, record, prefix="test")
