@@ -14,6 +14,7 @@ import hydra
 from omegaconf import DictConfig
 
 from uwe.errors import hydra_guard, run_hydra
+from uwe.quiet import quiet_libraries
 from uwe.eval.custom import format_record
 from uwe.eval.run import log_to_logger, run_eval
 
@@ -39,4 +40,5 @@ def main(cfg: DictConfig) -> dict:
 
 
 if __name__ == "__main__":
+    quiet_libraries()
     run_hydra(main)

@@ -13,6 +13,7 @@ import hydra
 from omegaconf import DictConfig
 
 from uwe.errors import hydra_guard, run_hydra
+from uwe.quiet import quiet_libraries
 from uwe.train.run import train
 
 
@@ -31,4 +32,5 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    quiet_libraries()
     run_hydra(main)

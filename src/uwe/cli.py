@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 from uwe.errors import UserError, main_guard
+from uwe.quiet import quiet_libraries
 
 
 def _positive_int(value: str) -> int:
@@ -250,6 +251,7 @@ COMMANDS = {"rank": cmd_rank, "serve": cmd_serve, "export": cmd_export, "merge":
 def main(argv: list[str] | None = None) -> int:
     """Run ``uwe``: 0 on success; a user error is one line on stderr and exit status 2 (see uwe.errors)."""
     args = build_parser().parse_args(argv)
+    quiet_libraries()
     try:
         with main_guard(f"uwe {args.command}", debug=args.debug):
             COMMANDS[args.command](args)
