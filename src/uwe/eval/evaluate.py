@@ -10,10 +10,10 @@ from tqdm.auto import tqdm
 
 from uwe.data.task import RankingTask
 from uwe.data.tasks.registry import TASKS
-from uwe.eval.metrics import per_query_metrics
+from uwe.eval.metrics import DEFAULT_METRICS, per_query_metrics
 from uwe.eval.scorers import Scorer
 
-METRICS = ("map", "rp@10", "mrr")
+METRICS = DEFAULT_METRICS  # the one metric list: uwe.eval.metrics
 
 
 @dataclass

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from uwe.data import PROTOCOL
 from uwe.data.tasks.registry import TASKS
-from uwe.eval.evaluate import TaskResult
+from uwe.eval.evaluate import METRICS, TaskResult
 
 LIBRARIES = ("uwe", "torch", "transformers", "tokenizers", "safetensors", "lightning", "hydra-core", "omegaconf",
              "numpy", "pandas", "rank-bm25", "wandb", "sentence-transformers")
@@ -67,7 +67,7 @@ def build_record(results: dict[str, TaskResult], macro: dict | None, model: dict
     }
 
 
-def format_table(record: dict, metrics=("map", "rp@10", "mrr")) -> str:
+def format_table(record: dict, metrics=METRICS) -> str:
     """A Markdown table in percent: WorkBench tasks, their macro, then the tasks reported apart."""
     head = "| task | queries x targets | " + " | ".join(m.upper() for m in metrics) + " |"
     rows = [head, "|" + "---|" * (len(metrics) + 2)]

