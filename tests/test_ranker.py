@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import doctest
+import re
 import time
 
 import pytest
@@ -179,3 +180,18 @@ def test_from_pretrained_resolves_exports_and_encoder_names(tmp_path):
                                     "device": "cpu", "backend": "torch"}
     with pytest.raises(FileNotFoundError, match="does not exist"):
         Ranker.from_pretrained(tmp_path / "missing")
+
+
+def test_an_added_space_cannot_take_the_cache_name_of_a_builtin_one(encoder, tmp_path, tiny_root):
+    from uwe.data.catalog import Catalog
+
+    stem = Catalog(tiny_root).task("job2skill").target_space  # the file name esco_skills shares with evaluation
+    ranker = ranker_of(encoder, tmp_path, data_root=tiny_root)
+    ranker.add_space(stem, LABELS)
+    with pytest.raises(ValueError, match=re.escape(f"spaces '{stem}' and 'esco_skills' would share the cache name")):
+        ranker.rank("python", "esco_skills")
+    ranker = ranker_of(encoder, tmp_path / "other", data_root=tiny_root)  # (on disk, the same clash is stale)
+    assert ranker.rank("python", "esco_skills", k=1)[0][0][0] == "python"
+    with pytest.raises(ValueError, match=re.escape(f"spaces 'esco_skills' and '{stem}' would share the cache name")):
+        ranker.add_space(stem, LABELS)
+    assert ranker.space("esco_skills").labels == ["bake bread", "knead dough", "python", "statistics"]

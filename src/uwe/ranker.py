@@ -3,7 +3,8 @@
 A target space (a list of labels: all ESCO skills, your own taxonomy) is encoded once, kept on disk with
 :func:`uwe.models.space_cache.load_or_encode` (keyed by the encoder's weights and the exact label list; a
 stale file is refused) and in memory; ranking is then one encoder pass over the texts plus the head's scores
-and a top-k.
+and a top-k. The encoding, the spaces and the scoring are those of :class:`uwe.models.retriever.Retriever`,
+the path evaluation scores through; the ranker adds names (built-in spaces, your own), checks and a lock.
 
 Examples (zero-shot MiniLM with cosine; a trained UWE export ranks with its own head):
     >>> from uwe import Ranker                                   # doctest: +SKIP
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import re
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -24,12 +24,16 @@ import torch
 from uwe.data.cache import default_cache_dir
 from uwe.data.text import check_unicode, is_invisible, label_key
 from uwe.errors import UserError
-from uwe.models.embeddings import Embeddings
 from uwe.models.encoder import TextEncoder
 from uwe.models.encoder import check_texts as check_encoder_texts
 from uwe.models.heads import ScoringHead
 from uwe.models.load import load_model
-from uwe.models.space_cache import REFRESH_HINT, cache_name, load_or_encode
+from uwe.models.retriever import QUERY_CHUNK, Retriever, Space
+from uwe.models.space_cache import REFRESH_HINT
+from uwe.models.top_k import top_k
+
+__all__ = ["BUILTIN_SPACES", "QUERY_CHUNK", "Ranker", "Space", "UnknownSpaceError", "check_labels", "check_texts",
+           "top_k"]
 
 # Built-in spaces: name -> (task, split) whose target list it is. Their cache files are named after the
 # task's ``target_space``, exactly as evaluation names them, so eval.py and the ranker share pooled caches.
@@ -38,39 +42,10 @@ BUILTIN_SPACES: dict[str, tuple[str, str]] = {
     "esco_occupations": ("jobnorm", "test"),  # 3,007 ESCO v1.1.1 occupations
     "onet_tech_skills": ("onet_job2skill", "test"),  # 8,768 O*NET 29.2 technology skills
 }
-QUERY_CHUNK = 256  # texts encoded and scored at a time: scores stay [256, N targets] however many texts
 
 
 class UnknownSpaceError(UserError, LookupError):
     """A space name that is neither built in nor added; the message lists the valid ones."""
-
-
-@dataclass(frozen=True)
-class Space:
-    """A target space in memory: its labels and their embeddings (row i is ``labels[i]``)."""
-
-    name: str
-    labels: list[str]
-    embeddings: Embeddings
-
-
-def top_k(scores: torch.Tensor, k: int) -> list[list[tuple[int, float]]]:
-    """Per row of ``scores`` [N, T], the ``k`` best columns as (column, score): score descending, ties by column.
-
-    ``torch.topk`` finds the k-th best score; every column at least that good is then ordered stably, so a
-    tie is broken by the lower column index even across the k-th position.
-
-    Examples:
-        >>> top_k(torch.tensor([[0.25, 0.75, 0.5, 0.75], [1.0, 0.0, 0.0, 0.0]]), 2)
-        [[(1, 0.75), (3, 0.75)], [(0, 1.0), (1, 0.0)]]
-    """
-    kth = scores.topk(k, dim=1).values[:, -1:]
-    result = []
-    for row, bound in zip(scores, kth):
-        columns = (row >= bound).nonzero().squeeze(1)  # ascending column order
-        best = columns[row[columns].sort(descending=True, stable=True).indices[:k]]
-        result.append(list(zip(best.tolist(), row[best].tolist())))
-    return result
 
 
 def check_labels(labels: list[str]) -> None:
@@ -108,19 +83,22 @@ def check_texts(texts: str | list[str]) -> list[str]:
 
 
 class Ranker:
-    """An encoder and a scoring head with target spaces cached on disk and in memory.
+    """Named target spaces (built in or added) over a :class:`~uwe.models.retriever.Retriever`, cached on disk
+    and in memory.
 
     Args:
         encoder: encodes texts and labels; put in eval mode for good.
         head: scores every text against every label (``score_chunked``).
         cache_dir: where spaces are cached (default ``$UWE_CACHE_DIR`` or ``~/.cache/uwe``, as evaluation).
         data_root: the data root of the built-in spaces (default: :func:`uwe.data.root.resolve_root`).
-        device: where encoding and scoring run; cached spaces are moved there once.
+        device: where encoding and scoring run (``auto``, ``cpu``, ``cuda``, ``cuda:N``); cached spaces are
+            moved there once.
         batch_size: texts per encoder batch.
         show_progress: a progress bar while a space is encoded (never for queries).
         refresh: re-encode every space once, when first used, replacing its cache file (e.g. a stale one).
         refresh_hint: how a stale-cache error tells the user to refresh (``pass refresh=True``; the CLI says
             ``pass --refresh``).
+        backend: what encodes the queries (see :meth:`from_pretrained`); None keeps the encoder's.
 
     Thread safety: every public method holds one re-entrant lock, so calls from many threads are serialised.
     Scoring alone would be re-entrant, but a fast tokenizer must not be shared by concurrent calls (Rust's
@@ -130,15 +108,16 @@ class Ranker:
 
     def __init__(self, encoder: TextEncoder, head: ScoringHead, cache_dir: str | Path | None = None,
                  data_root: str | Path | None = None, device: str | torch.device = "cpu", batch_size: int = 256,
-                 show_progress: bool = True, refresh: bool = False, refresh_hint: str = REFRESH_HINT):
-        self.device = torch.device(device)
-        self.encoder = encoder.to(self.device).eval()
-        self.head = head.to(self.device).eval()
-        self.cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+                 show_progress: bool = True, refresh: bool = False, refresh_hint: str = REFRESH_HINT,
+                 backend: str | None = None):
+        self.retriever = Retriever(encoder.eval(), head.eval(),
+                                   cache_dir if cache_dir is not None else default_cache_dir(), device=device,
+                                   batch_size=batch_size, query_chunk=QUERY_CHUNK, show_progress=show_progress,
+                                   refresh=refresh, refresh_hint=refresh_hint, backend=backend)
         self.data_root = data_root
-        self.batch_size, self.show_progress = batch_size, show_progress
-        self.refresh, self.refresh_hint = refresh, refresh_hint
-        self._spaces: dict[str, Space] = {}
+        # Space name -> the retriever's space: a built-in space is named after its task's target space, exactly
+        # as evaluation names it, so eval.py and the ranker share its cache file.
+        self._keys: dict[str, str] = {}
         self._catalog = None
         self._lock = threading.RLock()
 
@@ -161,10 +140,26 @@ class Ranker:
                 ``onnx-int8`` (see :mod:`uwe.models.onnx_backend`). Spaces are always encoded by torch.
         """
         encoder, head_module = load_model(path_or_name, head)
-        ranker = cls(encoder, head_module, cache_dir, data_root, device, show_progress=show_progress, refresh=refresh,
-                     refresh_hint=refresh_hint)
-        ranker.encoder.set_backend(backend)  # once on its device: ONNX Runtime runs on the CPU only
-        return ranker
+        return cls(encoder, head_module, cache_dir, data_root, device, show_progress=show_progress, refresh=refresh,
+                   refresh_hint=refresh_hint, backend=backend)
+
+    @property
+    def encoder(self) -> TextEncoder:
+        return self.retriever.encoder
+
+    @property
+    def head(self) -> ScoringHead:
+        return self.retriever.head
+
+    @property
+    def device(self) -> torch.device:
+        """Where encoding and scoring run."""
+        return self.retriever.device
+
+    @property
+    def cache_dir(self) -> Path:
+        """Where spaces are cached on disk."""
+        return self.retriever.cache_dir
 
     @property
     def name(self) -> str:
@@ -191,21 +186,20 @@ class Ranker:
             raise UserError(f"{name!r} is a built-in space; pick another name")
         check_labels(labels)
         with self._lock:
-            self._spaces[name] = self._encode_space(name, name, list(labels), refresh or self.refresh)
-            return self._spaces[name]
+            return self._encode(name, name, labels, refresh)
 
     def spaces(self) -> dict[str, int | None]:
         """Every space's name and size: the built-in ones (None until first used) and those added."""
         with self._lock:
             sizes: dict[str, int | None] = dict.fromkeys(BUILTIN_SPACES)
-            sizes.update({name: len(space.labels) for name, space in self._spaces.items()})
+            sizes.update({name: len(self.retriever.space(key).labels) for name, key in self._keys.items()})
             return sizes
 
     def space(self, name: str) -> Space:
         """Space ``name`` in memory; a built-in one is read from the data root and its cache on first use."""
         with self._lock:
-            if name in self._spaces:
-                return self._spaces[name]
+            if name in self._keys:
+                return self.retriever.space(self._keys[name])
             if name not in BUILTIN_SPACES:
                 raise UnknownSpaceError(f"unknown space {name!r}; valid: {', '.join(sorted(self.spaces()))}")
             if self._catalog is None:
@@ -213,16 +207,13 @@ class Ranker:
 
                 self._catalog = Catalog(self.data_root)
             task = self._catalog.task(*BUILTIN_SPACES[name])
-            self._spaces[name] = self._encode_space(name, task.target_space, task.targets, refresh=self.refresh)
-            return self._spaces[name]
+            return self._encode(name, task.target_space, task.targets, refresh=False)
 
     def scores(self, texts: str | list[str], space: str) -> torch.Tensor:
         """Scores [len(texts), len(space)] of every text against every label of ``space``, on the CPU."""
         texts = check_texts(texts)
         with self._lock:
-            target = self.space(space).embeddings
-            return torch.cat([self._score(texts[i:i + QUERY_CHUNK], target).cpu()
-                              for i in range(0, len(texts), QUERY_CHUNK)])
+            return self.retriever.scores(texts, self.space(space).name)
 
     def rank(self, texts: str | list[str], space: str, k: int = 10) -> list[list[tuple[str, float]]]:
         """The top ``k`` (label, score) of ``space`` for each text, best first, ties by label position.
@@ -234,11 +225,8 @@ class Ranker:
         texts = check_texts(texts)
         with self._lock:
             target = self._space_for_k(space, k)
-            ranked = []
-            for i in range(0, len(texts), QUERY_CHUNK):
-                for row in top_k(self._score(texts[i:i + QUERY_CHUNK], target.embeddings).cpu(), k):
-                    ranked.append([(target.labels[j], score) for j, score in row])
-            return ranked
+            return [[(target.labels[j], score) for j, score in row]
+                    for row in self.retriever.top_k(texts, target.name, k)]
 
     def rank_many(self, requests: list[tuple[list[str], str, int]]) -> list[list[list[tuple[str, float]]]]:
         """``[self.rank(texts, space, k) for texts, space, k in requests]`` with the texts of every request
@@ -251,17 +239,14 @@ class Ranker:
         with self._lock:
             targets = {space: self._space_for_k(space, k) for _, space, k in requests}
             texts = [text for batch, _, _ in requests for text in batch]
-            queries = self.encoder.encode(texts, batch_size=self.batch_size, show_progress=False).to(self.device)
+            queries = self.retriever.encode_queries(texts)
             owner = [i for i, (batch, _, _) in enumerate(requests) for _ in batch]  # text row -> its request
             best: list[list[tuple[int, float]]] = [[] for _ in texts]  # per text row: its top (column, score)
             for space, target in targets.items():
                 rows = [r for r, i in enumerate(owner) if requests[i][1] == space]
                 k = max(k for _, name, k in requests if name == space)  # a smaller k takes a prefix
-                for c in range(0, len(rows), QUERY_CHUNK):
-                    chunk = rows[c:c + QUERY_CHUNK]
-                    scores = self.head.score_chunked(queries[torch.tensor(chunk)], target.embeddings).cpu()
-                    for r, row in zip(chunk, top_k(scores, k)):
-                        best[r] = row
+                for r, row in zip(rows, self.retriever.top_k(queries[torch.tensor(rows)], target.name, k)):
+                    best[r] = row
             ranked: list[list[list[tuple[str, float]]]] = [[] for _ in requests]
             for r, i in enumerate(owner):
                 labels, k = targets[requests[i][1]].labels, requests[i][2]
@@ -276,12 +261,12 @@ class Ranker:
             raise UserError(f"k must be an integer from 1 to {n} (the size of {space!r}), got {k!r}")
         return target
 
-    def _score(self, texts: list[str], target: Embeddings) -> torch.Tensor:
-        queries = self.encoder.encode(texts, batch_size=self.batch_size, show_progress=False)
-        return self.head.score_chunked(queries.to(self.device), target)
-
-    def _encode_space(self, name: str, cache_stem: str, labels: list[str], refresh: bool) -> Space:
-        embeddings = load_or_encode(self.encoder, labels, self.cache_dir, cache_name(cache_stem, self.encoder),
-                                    self.batch_size, refresh=refresh, show_progress=self.show_progress,
-                                    refresh_hint=self.refresh_hint)
-        return Space(name, labels, embeddings.to(self.device))
+    def _encode(self, name: str, key: str, labels: list[str], refresh: bool) -> Space:
+        """Space ``name`` as the retriever's space ``key``, which no other name of this ranker may hold."""
+        owner = next((other for other, held in self._keys.items() if held == key and other != name), None)
+        if owner is not None:
+            raise UserError(f"spaces {owner!r} and {name!r} would share the cache name {key!r}; add yours under "
+                            "another name")
+        space = self.retriever.encode_space(key, labels, refresh=refresh)
+        self._keys[name] = key
+        return space

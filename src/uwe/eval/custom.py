@@ -116,9 +116,8 @@ def evaluate_files(pairs: str | Path, targets: str | Path | None, model: str | P
     task = custom_task(name or default_name(pairs), pairs, targets, drop_unknown=drop_unknown, drop_hint=drop_hint)
     target = resolve_device(device)
     encoder, head_module = load_model(model, head)
-    scorer = EncoderScorer(encoder.to(target), head_module.to(target),
-                           Path(cache_dir).expanduser() if cache_dir else default_cache_dir(),
-                           show_progress=show_progress, refresh_cache=refresh)
+    scorer = EncoderScorer(encoder, head_module, Path(cache_dir).expanduser() if cache_dir else default_cache_dir(),
+                           show_progress=show_progress, refresh_cache=refresh, device=target)
     custom = evaluate_custom(scorer, [task], show_progress=show_progress)
     config = {"pairs": str(pairs), "targets": None if targets is None else str(targets), "model": str(model),
               "head": head, "name": task.name, "drop_unknown": drop_unknown, "device": str(target)}

@@ -35,11 +35,9 @@ def encoder_scorer(cfg: DictConfig, encoder: TextEncoder, head,
                    device: str | torch.device | None = None) -> EncoderScorer:
     """``encoder`` and ``head``, moved to ``device`` (default: the config's ``device``; the CPU for a config
     without one), with the config's target-space cache, batch, scoring block and ``precision`` settings."""
-    target = resolve_device(cfg.get("device", "cpu") if device is None else device)
-    encoder.to(target)
-    head.to(target)
     return EncoderScorer(encoder, head, cfg.paths.cache_dir, cfg.encoder.batch_size, cfg.score_chunk,
-                         refresh_cache=cfg.refresh_cache, precision=cfg.get("precision", "32"))
+                         refresh_cache=cfg.refresh_cache, precision=cfg.get("precision", "32"),
+                         device=cfg.get("device", "cpu") if device is None else device)
 
 
 def build_encoder_scorer(cfg: DictConfig) -> EncoderScorer:

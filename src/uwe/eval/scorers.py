@@ -8,11 +8,10 @@ from typing import Protocol
 
 import torch
 
-from uwe.models.device import check_precision
 from uwe.models.embeddings import Embeddings
 from uwe.models.encoder import TextEncoder
 from uwe.models.heads.base import ScoringHead
-from uwe.models.space_cache import cache_name, load_or_encode
+from uwe.models.retriever import Retriever
 
 
 class Scorer(Protocol):
@@ -32,56 +31,47 @@ class Scorer(Protocol):
 
 
 class EncoderScorer:
-    """A bi-encoder and a scoring head, with each target space encoded once and cached on disk.
+    """Evaluation's view of a :class:`~uwe.models.retriever.Retriever`: a task's targets encoded once as its
+    target space (so job2skill and skillnorm share the ESCO skill space), its queries scored a chunk at a time.
 
-    Targets are cached under ``cache_dir`` keyed by the encoder's weights and the target list (a stale file
-    is refused, see :mod:`uwe.models.space_cache`), or only in memory when ``cache_dir`` is None (validation
-    during training, where the weights change every step); either way they are kept for the scorer's life,
-    so job2skill and skillnorm share the ESCO skill space. Queries are encoded a chunk at a time (duplicates once) so memory stays
-    bounded at 71,538 queries.
-
-    Everything runs on the encoder's device (the head must be there too): target spaces are moved there once
-    each, queries are encoded and scored there, and the scores stay there. ``precision="bf16"`` encodes under
-    bf16 autocast (cheap validation during training) and never touches the disk cache, which holds the
-    float32 embeddings that reported numbers use: its target spaces live in memory only.
+    Args:
+        encoder, head: the model; with ``device`` given they are moved there, else everything runs on the
+            encoder's device (the head must be there too). Scores stay on that device.
+        cache_dir: the disk cache of target spaces, or None for memory only (validation during training).
+        batch_size, score_chunk, show_progress, precision: as for :class:`~uwe.models.retriever.Retriever`.
+            ``precision="bf16"`` encodes under bf16 autocast and never touches the disk cache.
+        refresh_cache: re-encode a stale cached space (a stale one is refused naming ``refresh_cache=true``).
+        device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or a torch device, resolved once; None: the encoder's.
     """
 
     def __init__(self, encoder: TextEncoder, head: ScoringHead, cache_dir: str | Path | None, batch_size: int = 256,
                  score_chunk: int | None = None, show_progress: bool = True, refresh_cache: bool = False,
-                 precision: str | int = "32"):
-        self.encoder, self.head = encoder, head
-        self.cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else None
-        self.batch_size, self.score_chunk, self.show_progress = batch_size, score_chunk, show_progress
-        self.refresh_cache = refresh_cache
-        self.precision = check_precision(precision)
+                 precision: str | int = "32", device: str | torch.device | None = None):
+        self.retriever = Retriever(encoder, head, cache_dir, device=device, batch_size=batch_size,
+                                   score_chunk=score_chunk, precision=precision, show_progress=show_progress,
+                                   refresh=refresh_cache, refresh_hint="set refresh_cache=true")
         self.name = f"{encoder.name}+{type(head).__name__}"
-        self._spaces: dict[str, tuple[list[str], Embeddings]] = {}
+
+    @property
+    def encoder(self) -> TextEncoder:
+        return self.retriever.encoder
+
+    @property
+    def head(self) -> ScoringHead:
+        return self.retriever.head
 
     @property
     def device(self) -> torch.device:
-        """Where encoding and scoring run: the encoder's device."""
-        return next(self.encoder.parameters()).device
+        """Where encoding and scoring run."""
+        return self.retriever.device
 
     def space(self, targets: list[str], space: str) -> Embeddings:
-        """``targets`` encoded (or read from the disk cache) once, kept on :attr:`device`."""
-        cached = self._spaces.get(space)
-        if cached is None or cached[0] != targets or cached[1].pooled.device != self.device:
-            if self.cache_dir is None or self.precision != "32":
-                emb = self.encoder.encode(targets, self.batch_size, show_progress=self.show_progress,
-                                          out_device=self.device, precision=self.precision, use_backend=False)
-            else:
-                emb = load_or_encode(self.encoder, targets, self.cache_dir, cache_name(space, self.encoder),
-                                     self.batch_size, refresh=self.refresh_cache, show_progress=self.show_progress,
-                                     refresh_hint="set refresh_cache=true")
-            self._spaces[space] = cached = (targets, emb.to(self.device))
-        return cached[1]
+        """``targets`` encoded (or read from the disk cache) once as ``space``, on :attr:`device`."""
+        return self.retriever.encode_space(space, targets).embeddings
 
     def iter_scores(self, queries, targets, space, chunk):
-        t = self.space(targets, space)
-        for start in range(0, len(queries), chunk):
-            q = self.encoder.encode(queries[start:start + chunk], self.batch_size, show_progress=False,
-                                    out_device=self.device, precision=self.precision)
-            yield start, self.head.score_chunked(q, t, self.score_chunk)
+        self.space(targets, space)
+        return self.retriever.iter_scores(queries, space, chunk)
 
     def describe(self) -> dict:
         return {
@@ -91,7 +81,7 @@ class EncoderScorer:
             "max_length": self.encoder.max_length,
             "pooling": self.encoder.pooling,
             "device": str(self.device),
-            "precision": self.precision,
+            "precision": self.retriever.precision,
             "weights_sha256": self.encoder.weights_fingerprint(),
         }
 
