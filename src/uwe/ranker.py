@@ -215,8 +215,12 @@ class Ranker:
         with self._lock:
             return self.retriever.scores(texts, self.space(space).name)
 
-    def rank(self, texts: str | list[str], space: str, k: int = 10) -> list[list[tuple[str, float]]]:
+    def rank(self, texts: str | list[str], space: str, k: int = 10,
+             candidates: int | None = None) -> list[list[tuple[str, float]]]:
         """The top ``k`` (label, score) of ``space`` for each text, best first, ties by label position.
+
+        ``candidates=N`` ranks in two stages: the head's exact scores on the N best labels by pooled cosine
+        only (faster for token heads; not exhaustive, see :mod:`uwe.models.shortlist`). None: every label.
 
         Raises:
             ValueError: an empty text, or ``k`` outside 1..len(space).
@@ -226,7 +230,7 @@ class Ranker:
         with self._lock:
             target = self._space_for_k(space, k)
             return [[(target.labels[j], score) for j, score in row]
-                    for row in self.retriever.top_k(texts, target.name, k)]
+                    for row in self.retriever.top_k(texts, target.name, k, candidates=candidates)]
 
     def rank_many(self, requests: list[tuple[list[str], str, int]]) -> list[list[list[tuple[str, float]]]]:
         """``[self.rank(texts, space, k) for texts, space, k in requests]`` with the texts of every request

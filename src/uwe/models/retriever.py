@@ -27,11 +27,13 @@ from types import MappingProxyType
 
 import torch
 
+from uwe.errors import UserError
 from uwe.models.device import check_precision, resolve_device
 from uwe.models.embeddings import Embeddings
 from uwe.models.encoder import TextEncoder
 from uwe.models.heads.base import ScoringHead
 from uwe.models.space_cache import REFRESH_HINT, cache_name, load_or_encode
+from uwe.models.shortlist import rerank_top_k, shortlist, unit_rows
 from uwe.models.top_k import top_k
 
 QUERY_CHUNK = 256  # queries encoded and scored at a time by default: scores stay [256, N targets] however many
@@ -93,6 +95,7 @@ class Retriever:
         self.batch_size, self.query_chunk, self.score_chunk = batch_size, query_chunk, score_chunk
         self.show_progress, self.refresh, self.refresh_hint = show_progress, refresh, refresh_hint
         self._spaces: dict[str, Space] = {}
+        self._unit: dict[str, tuple[Embeddings, torch.Tensor]] = {}  # per space: its unit pooled vectors
 
     @property
     def spaces(self) -> Mapping[str, Space]:
@@ -157,10 +160,36 @@ class Retriever:
         CPU a chunk at a time (a GPU holds one chunk's scores)."""
         return torch.cat([scores.cpu() for _, scores in self.iter_scores(queries, space)])
 
-    def top_k(self, queries: list[str] | Embeddings, space: str, k: int) -> list[list[tuple[int, float]]]:
+    def top_k(self, queries: list[str] | Embeddings, space: str, k: int,
+              candidates: int | None = None) -> list[list[tuple[int, float]]]:
         """Per query, the ``k`` (1 to ``len(space)``) best (label row, score) of ``space``: score descending,
-        ties by row (:func:`uwe.models.top_k.top_k`), equal to sorting :meth:`scores`."""
-        ranked: list[list[tuple[int, float]]] = []
-        for _, scores in self.iter_scores(queries, space):
-            ranked += top_k(scores.cpu(), k)
+        ties by row (:func:`uwe.models.top_k.top_k`), equal to sorting :meth:`scores`.
+
+        ``candidates``: two-stage (:mod:`uwe.models.shortlist`): the head's exact scores on each query's
+        ``candidates`` best targets by pooled cosine only (``k`` to ``len(space)``; at ``len(space)`` or None,
+        exhaustive). A target outside the shortlist is never returned.
+        """
+        n_targets = len(self.space(space).labels)
+        if candidates is None or candidates >= n_targets:
+            ranked: list[list[tuple[int, float]]] = []
+            for _, scores in self.iter_scores(queries, space):
+                ranked += top_k(scores.cpu(), k)
+            return ranked
+        if isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < k:
+            raise UserError(f"candidates must be an integer from k={k} to {n_targets}, or None, got {candidates!r}")
+        target = self.space(space).embeddings
+        unit = self._unit_pooled(space)
+        ranked = []
+        for start in range(0, len(queries), self.query_chunk):
+            block = queries[start:start + self.query_chunk]
+            q = block if isinstance(block, Embeddings) else self.encode_queries(block)
+            ranked += rerank_top_k(self.head, q, target, shortlist(q.pooled, unit, candidates), k)
         return ranked
+
+    def _unit_pooled(self, space: str) -> torch.Tensor:
+        """The unit pooled vectors [T, D] of ``space`` (the shortlist's targets), computed once per space."""
+        target = self.space(space).embeddings
+        cached = self._unit.get(space)
+        if cached is None or cached[0] is not target:  # re-encoded since: recompute
+            self._unit[space] = cached = (target, unit_rows(target.pooled))
+        return cached[1]
