@@ -146,7 +146,7 @@ def hydra_script(script: str, *overrides: str, env=None) -> Callable[[Env], Outc
         if script == "train.py":
             base = ["experiment=smoke", "logger=none", *base]
         else:
-            base = ["model=random", *base]
+            base = ["model=random", *base]  # no encoder to load; a case about the encoder adds model=encoder
         return child([sys.executable, script, *base, *args], env)
 
     return run
@@ -475,11 +475,13 @@ def cases() -> list[Case]:
              hydra_script("eval.py", "model=encoder", "encoder=tiny", "encoder.max_length=-1")),
         Case("eval_tasks_string", "eval.py", "tasks=jobnorm (not a list)", hydra_script("eval.py", "tasks=jobnorm")),
         Case("eval_corrupt_ckpt", "eval.py", "ckpt_path= a truncated .ckpt",
-             hydra_script("eval.py", "ckpt_path={corrupt_ckpt}", "data.allow_unknown_versions=true")),
-        Case("eval_missing_ckpt", "eval.py", "ckpt_path= a missing file", hydra_script("eval.py", "ckpt_path={tmp}/x.ckpt")),
+             hydra_script("eval.py", "model=encoder", "ckpt_path={corrupt_ckpt}", "data.allow_unknown_versions=true")),
+        Case("eval_missing_ckpt", "eval.py", "ckpt_path= a missing file",
+             hydra_script("eval.py", "model=encoder", "ckpt_path={tmp}/x.ckpt")),
         Case("eval_device", "eval.py", "device=cuda:7", hydra_script("eval.py", "device=cuda:7")),
         Case("eval_unknown_key", "eval.py", "an unknown key foo=1", hydra_script("eval.py", "foo=1")),
-        Case("eval_unknown_option", "eval.py", "encoder=nope", hydra_script("eval.py", "encoder=nope")),
+        Case("eval_unknown_option", "eval.py", "encoder=nope",
+             hydra_script("eval.py", "model=encoder", "encoder=nope")),
         Case("eval_truncated_titles", "eval.py", "titles.test.csv cut at a line boundary",
              hydra_script("eval.py", "tasks=[jobnorm]", "data.root={trunc_root}")),
         Case("eval_unknown_allowed", "eval.py", "unknown data with data.allow_unknown_versions=true",

@@ -69,7 +69,7 @@ def test_tiny_encoder_end_to_end_on_a_real_task(real_catalog, tmp_path):
     r = record["tasks"]["skill_extraction_house/test"]
     assert r["sizes"] == {"queries": 262, "targets": 13891, "pairs": 529}
     # The chunked, cached pipeline equals the plain metric on the full score matrix.
-    from uwe.eval.run import build_encoder_scorer
+    from uwe.eval.models.encoder import build_encoder_scorer
 
     scorer = build_encoder_scorer(cfg)
     task = real_catalog.task("skill_extraction_house")

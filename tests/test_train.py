@@ -14,6 +14,8 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
+from uwe.models.heads import HEADS
+from uwe.models.losses import LOSSES
 from uwe.train.module import NonFiniteLossError, UWEModule
 from uwe.train.run import train
 
@@ -30,15 +32,14 @@ def compose_train(tmp_path: Path, root: Path, *overrides: str):
             "trainer.enable_model_summary=false", *overrides])
 
 
-@pytest.mark.parametrize("loss", ["infonce", "sym_infonce", "m2m_infonce"])
-@pytest.mark.parametrize("head", ["cosine", "maxsim", "soft_li_pooled", "soft_li"])
+@pytest.mark.parametrize("loss", LOSSES)
+@pytest.mark.parametrize("head", HEADS)
 def test_five_steps_of_every_loss_and_head(tiny_root, tmp_path, loss, head):
+    """Every registered loss and head (each has its conf/<group>/<name>.yaml), a new one included."""
     record = train(compose_train(tmp_path, tiny_root, f"loss={loss}", f"head={head}", "trainer.max_steps=5",
                                  "val.every_n_steps=5"))
     assert record["checkpoint"]["global_step"] == 5
-    assert record["model"]["head"] == {"cosine": "CosineHead", "maxsim": "MaxSimHead",
-                                       "soft_li_pooled": "SoftLateInteractionPooledHead",
-                                       "soft_li": "SoftLateInteractionHead"}[head]
+    assert record["model"]["head"] == HEADS[head].__name__
     assert 0.0 < record["macro"]["map"] <= 1.0
     metrics = (tmp_path / "run" / "checkpoints")
     assert (metrics / "last.ckpt").is_file()

@@ -6,23 +6,18 @@ import logging
 import time
 from pathlib import Path
 
-import torch
 from omegaconf import DictConfig, OmegaConf
 
 from uwe.config import check_eval_config
 from uwe.data.catalog import Catalog
 from uwe.data.tasks.registry import WORKBENCH_TASKS, ZERO_SHOT_TASKS
 from uwe.errors import ConfigError
-from uwe.eval.baselines import BM25Scorer, RandomScorer
 from uwe.eval.custom import evaluate_custom, tasks_from_config, write_record
 from uwe.eval.evaluate import TaskResult, evaluate_task, macro
+from uwe.eval.models import MODELS
 from uwe.eval.report import build_record
-from uwe.eval.scorers import BaselineScorer, EncoderScorer, Scorer
-from uwe.models.checkpoint import load_checkpoint
+from uwe.eval.scorers import Scorer
 from uwe.models.device import check_precision, resolve_device
-from uwe.models.encoder import TextEncoder
-from uwe.models.heads import build_head
-from uwe.models.registry import config_kwargs
 
 log = logging.getLogger(__name__)
 
@@ -31,41 +26,20 @@ def default_tasks(split: str) -> list[str]:
     return WORKBENCH_TASKS + (ZERO_SHOT_TASKS if split == "test" else [])
 
 
-def encoder_scorer(cfg: DictConfig, encoder: TextEncoder, head,
-                   device: str | torch.device | None = None) -> EncoderScorer:
-    """``encoder`` and ``head``, moved to ``device`` (default: the config's ``device``; the CPU for a config
-    without one), with the config's target-space cache, batch, scoring block and ``precision`` settings."""
-    return EncoderScorer(encoder, head, cfg.paths.cache_dir, cfg.encoder.batch_size, cfg.score_chunk,
-                         refresh_cache=cfg.refresh_cache, precision=cfg.get("precision", "32"),
-                         device=cfg.get("device", "cpu") if device is None else device)
-
-
-def build_encoder_scorer(cfg: DictConfig) -> EncoderScorer:
-    head = build_head(cfg.head.name, **config_kwargs(OmegaConf.to_container(cfg.head)))
-    encoder = TextEncoder.from_name(cfg.encoder.name, max_length=cfg.encoder.max_length, pooling=cfg.pooling.name,
-                                    keep_tokens=head.needs_tokens)
-    return encoder_scorer(cfg, encoder, head)
-
-
-def build_checkpoint_scorer(cfg: DictConfig) -> EncoderScorer:
-    """A trained UWE model with its own encoder, pooling and head (the config's encoder/head are ignored)."""
-    encoder, head, hparams = load_checkpoint(cfg.ckpt_path)  # on the CPU; encoder_scorer moves it to cfg.device
-    log.info("evaluating checkpoint %s (encoder %s, head %s)", cfg.ckpt_path, hparams["encoder"]["name"],
-             hparams["head"]["name"])
-    return encoder_scorer(cfg, encoder, head)
+def check_model(cfg: DictConfig) -> None:
+    """``model.name`` is a registered evaluation model (:mod:`uwe.eval.models`), and a ``ckpt_path`` goes with
+    ``model=encoder``, the model that evaluates it: both checked before any data is read."""
+    name = OmegaConf.select(cfg, "model.name")
+    MODELS.lookup(name)
+    if cfg.get("ckpt_path") and name != "encoder":
+        raise ConfigError(f"ckpt_path={cfg.ckpt_path} is not valid with model={name}: a checkpoint is evaluated by "
+                          "model=encoder (the default)")
 
 
 def build_scorer(cfg: DictConfig) -> Scorer:
-    if cfg.get("ckpt_path"):
-        return build_checkpoint_scorer(cfg)
-    kind = cfg.model.kind
-    if kind == "encoder":
-        return build_encoder_scorer(cfg)
-    if kind == "bm25":
-        return BaselineScorer(BM25Scorer(), "bm25")
-    if kind == "random":
-        return BaselineScorer(RandomScorer(seed=cfg.seed), "random")
-    raise ConfigError(f"model.kind={kind!r} is not one of encoder, bm25, random")
+    """The scorer ``cfg.model`` names, built by its registered builder from the whole config."""
+    check_model(cfg)
+    return MODELS.build(cfg.model.name, cfg=cfg)
 
 
 def check_subsampling(cfg: DictConfig) -> None:
@@ -89,6 +63,8 @@ def run_eval(cfg: DictConfig, scorer: Scorer | None = None, out_dir: Path | None
     (:mod:`uwe.eval.custom`), recorded under ``custom``; ``tasks=[]`` beside them evaluates them alone."""
     check_eval_config(cfg)
     check_subsampling(cfg)
+    if scorer is None:
+        check_model(cfg)
     resolve_device(cfg.get("device", "cpu"))  # a bad device or precision fails before any work
     check_precision(cfg.get("precision", "32"))
     start = time.perf_counter()

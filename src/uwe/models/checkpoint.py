@@ -30,7 +30,7 @@ from torch import nn
 from uwe.errors import CheckpointError
 from uwe.models.encoder import TextEncoder
 from uwe.models.export import export_model
-from uwe.models.heads import ScoringHead, build_head
+from uwe.models.heads import HEADS, ScoringHead
 from uwe.models.registry import config_kwargs
 
 FIX = "pass a .ckpt written by train.py (a run's checkpoints/ folder), or copy it again"
@@ -139,7 +139,7 @@ def build_model(checkpoint: Checkpoint) -> tuple[TextEncoder, ScoringHead]:
     :func:`model_name`. Built exactly as :class:`uwe.train.module.UWEModule` builds them: the head from its
     config, then the encoder by name, keeping token states when the head needs them."""
     hp = checkpoint.hparams
-    head = build_head(hp["head"]["name"], **config_kwargs(hp["head"]))
+    head = HEADS.from_config(hp["head"])
     encoder = TextEncoder.from_name(hp["encoder"]["name"], max_length=hp["encoder"]["max_length"],
                                     pooling=hp["pooling"]["name"], keep_tokens=head.needs_tokens)
     load_state(checkpoint, encoder, "encoder.")

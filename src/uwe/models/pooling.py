@@ -6,6 +6,9 @@ Config names (``pooling=``):
 - ``cls``: the first real token's state.
 - ``tokens``: for token-level heads (``maxsim``, ``soft_li``): keep the token states and the mask AND the
   mean-pooled vector. :func:`resolve_pooling` turns it into (``"mean"``, keep_tokens=True).
+
+A new pooling is a function here registered with ``@POOLINGS.register("<name>")`` (:mod:`uwe.models.registry`),
+one ``conf/pooling/<name>.yaml`` and its tests.
 """
 
 from __future__ import annotations
@@ -14,9 +17,14 @@ from typing import Callable
 
 import torch
 
-from uwe.errors import ConfigError
+from uwe.models.registry import Registry
+
+POOLINGS: Registry[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = Registry("pooling")
+"""Config name (``pooling.name``) -> pooling function ``(tokens [N, L, D], mask [N, L]) -> [N, D]``."""
+TOKENS = "tokens"  # the config name that keeps token states beside the mean-pooled vector
 
 
+@POOLINGS.register("mean")
 def mean_pool(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean of the real tokens of each row.
 
@@ -31,6 +39,7 @@ def mean_pool(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (tokens * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
 
 
+@POOLINGS.register("cls")
 def cls_pool(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """State of the first real token of each row ([CLS] with right padding; left padding works too).
 
@@ -46,17 +55,14 @@ def cls_pool(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return pooled * mask.any(dim=1, keepdim=True).to(tokens.dtype)
 
 
-POOLINGS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {"mean": mean_pool, "cls": cls_pool}
-
-
 def resolve_pooling(name: str) -> tuple[str, bool]:
     """Config pooling name -> (key of :data:`POOLINGS`, whether token states must be kept).
 
     >>> resolve_pooling("tokens")
     ('mean', True)
     """
-    if name == "tokens":
+    if name == TOKENS:
         return "mean", True
-    if name not in POOLINGS:
-        raise ConfigError(f"unknown pooling {name!r}; valid: {', '.join([*POOLINGS, 'tokens'])}")
+    if not isinstance(name, str) or name not in POOLINGS:
+        raise POOLINGS.unknown(name, also=[TOKENS])
     return name, False

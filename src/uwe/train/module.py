@@ -22,9 +22,8 @@ from uwe.models.checkpoint import export_trained, load_state, model_name, read_c
 from uwe.models.distributed import gather_embeddings, gather_ids
 from uwe.models.embeddings import Embeddings
 from uwe.models.encoder import TextEncoder
-from uwe.models.heads import build_head
-from uwe.models.losses import build_loss
-from uwe.models.registry import config_kwargs
+from uwe.models.heads import HEADS
+from uwe.models.losses import LOSSES
 from uwe.train.batches import MixBatches, loader
 from uwe.train.packing import inverse_order, length_chunks, pad_ids
 
@@ -67,10 +66,10 @@ class UWEModule(L.LightningModule):
                  warmup_ratio: float = 0.1, batch: dict | None = None, seed: int = 42, steps_per_epoch: int = 100):
         super().__init__()
         self.save_hyperparameters()
-        self.head = build_head(head["name"], **config_kwargs(head))
+        self.head = HEADS.from_config(head)
         self.encoder = TextEncoder.from_name(encoder["name"], max_length=encoder["max_length"],
                                              pooling=pooling["name"], keep_tokens=self.head.needs_tokens)
-        self.loss_fn = build_loss(loss["name"], **config_kwargs(loss))
+        self.loss_fn = LOSSES.from_config(loss)
         self._batches: MixBatches | None = None
         self._val_tasks: list[RankingTask] = []
         # One entry per validation: {"step", "macro_map", "macro_rp@10", "<task>": map}; kept in checkpoints so

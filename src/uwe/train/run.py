@@ -17,8 +17,9 @@ from uwe.data.catalog import Catalog
 from uwe.data.mix import evaluated_tasks, load_mix, parse_mix
 from uwe.data.tasks.registry import WORKBENCH_TASKS
 from uwe.eval.evaluate import subsample
+from uwe.eval.models.encoder import encoder_scorer
 from uwe.eval.report import format_table
-from uwe.eval.run import check_subsampling, encoder_scorer, log_to_logger, run_eval
+from uwe.eval.run import check_subsampling, log_to_logger, run_eval
 from uwe.train.callbacks import ProgressLog
 from uwe.train.checkpoint_io import AtomicCheckpointIO
 from uwe.train.module import UWEModule

@@ -3,30 +3,27 @@
 Pure score functions (``*_scores``) hold the math; the ``*Head`` modules wire them to ``Embeddings`` and share
 the chunked inference loop of ``ScoringHead``; ``soft_li`` scores a whole cached target space through
 ``build_token_space`` + ``soft_li_space_scores`` instead. ``build_head(name, **kwargs)`` builds one by its config name.
+
+A new head is one file here that registers its class (``@HEADS.register("<name>")``, see
+:mod:`uwe.models.registry`), one ``conf/head/<name>.yaml`` and its tests; this ``__init__`` need not change.
 """
 
 from __future__ import annotations
 
-from uwe.models.heads.base import DEFAULT_CHUNK_SIZE, ScoringHead
+from uwe.models.heads.base import DEFAULT_CHUNK_SIZE, HEADS, ScoringHead
+
+# HEADS lists heads (e.g. in an unknown name's error) in registration order: the order of these imports.
 from uwe.models.heads.cosine import CosineHead, cosine_scores
 from uwe.models.heads.maxsim import MaxSimHead, maxsim_scores
-from uwe.models.heads.soft_li import SoftLateInteractionHead, soft_li_scores
 from uwe.models.heads.soft_li_pooled import SoftLateInteractionPooledHead, soft_li_pooled_scores
+from uwe.models.heads.soft_li import SoftLateInteractionHead, soft_li_scores
 from uwe.models.heads.soft_li_space import soft_li_space_scores
 from uwe.models.heads.token_space import TokenSpace, build_token_space
-from uwe.models.registry import build_registered
-
-HEADS: dict[str, type[ScoringHead]] = {
-    "cosine": CosineHead,
-    "maxsim": MaxSimHead,
-    "soft_li_pooled": SoftLateInteractionPooledHead,
-    "soft_li": SoftLateInteractionHead,
-}
 
 
 def build_head(name: str, **kwargs) -> ScoringHead:
     """The head registered as ``name`` (a key of ``HEADS``), built with ``kwargs``."""
-    return build_registered("head", HEADS, name, **kwargs)
+    return HEADS.build(name, **kwargs)
 
 
 __all__ = [

@@ -1,4 +1,5 @@
-"""What every scoring head shares: input checks, the masked query-token reduction and the chunked inference loop."""
+"""What every scoring head shares: input checks, the masked query-token reduction, the chunked inference loop,
+and :data:`HEADS`, the registry every head joins with ``@HEADS.register("<config name>")``."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import torch
 from torch import nn
 
 from uwe.models.embeddings import Embeddings
+from uwe.models.registry import Registry
 
 # Queries and targets per block in ``score_chunked``. A token head's largest temporaries are a few
 # [chunk, Lq, chunk, Lt] tensors: 128 x 16 x 128 x 16 floats = 16 MiB each, so the peak stays ~100-200 MiB
@@ -90,3 +92,8 @@ class ScoringHead(nn.Module):
             # A text with no real token has no score (mean over nothing, softmax over nothing).
             if not bool(emb.mask.any(1).all()):
                 raise ValueError(f"{type(self).__name__}: some {side} rows have no real token (mask all False)")
+
+
+HEADS: Registry[type[ScoringHead]] = Registry("head", "uwe.models.heads")
+"""Config name (``head.name``, ``conf/head/<file>.yaml``) -> head class; every module of the package is imported
+on the first lookup, so a head registers itself from its own file."""

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from uwe.models.embeddings import Embeddings
-from uwe.models.heads.base import ScoringHead
+from uwe.models.heads.base import HEADS, ScoringHead
 from uwe.models.heads.memo import TensorMemo
 
 
@@ -30,6 +30,7 @@ def cosine_scores(q: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return F.normalize(q, dim=-1) @ F.normalize(t, dim=-1).T
 
 
+@HEADS.register("cosine")
 class CosineHead(ScoringHead):
     """``cosine_scores`` on ``Embeddings.pooled``; needs no token states.
 

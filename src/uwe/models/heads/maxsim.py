@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from uwe.models.embeddings import Embeddings
-from uwe.models.heads.base import ScoringHead, reduce_query_tokens, zero_padding
+from uwe.models.heads.base import HEADS, ScoringHead, reduce_query_tokens, zero_padding
 
 
 def maxsim_scores(
@@ -49,6 +49,7 @@ def maxsim_scores(
     return reduce_query_tokens(best, q_mask, normalize_query_tokens)
 
 
+@HEADS.register("maxsim")
 class MaxSimHead(ScoringHead):
     """``maxsim_scores`` on the token states of queries and targets."""
 

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from uwe.models.embeddings import Embeddings
-from uwe.models.heads.base import ScoringHead, reduce_query_tokens, zero_padding
+from uwe.models.heads.base import HEADS, ScoringHead, reduce_query_tokens, zero_padding
 from uwe.models.heads.memo import TensorMemo
 from uwe.models.heads.soft_li_space import soft_li_space_scores
 from uwe.models.heads.token_space import TokenSpace, build_token_space
@@ -65,6 +65,7 @@ def soft_li_scores(
     return reduce_query_tokens(per_token, q_mask, normalize_query_tokens)
 
 
+@HEADS.register("soft_li")
 class SoftLateInteractionHead(ScoringHead):
     """``soft_li_scores`` on the token states of queries and targets (UWE's head).
 

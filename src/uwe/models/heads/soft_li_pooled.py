@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from uwe.models.embeddings import Embeddings
-from uwe.models.heads.base import ScoringHead, zero_padding
+from uwe.models.heads.base import HEADS, ScoringHead, zero_padding
 
 
 def soft_li_pooled_scores(
@@ -40,6 +40,7 @@ def soft_li_pooled_scores(
     return (w * dot / norms).sum(1)
 
 
+@HEADS.register("soft_li_pooled")
 class SoftLateInteractionPooledHead(ScoringHead):
     """``soft_li_pooled_scores``: query token states against the target's pooled vector."""
 

@@ -3,27 +3,26 @@
 Every loss module has the same ``forward(scores, pos_mask, tau, pairs=None)``: ``pos_mask`` [B_Q, B_Y] bool
 holds all in-batch edges, ``pairs`` [P, 2] the sampled (query row, target column) pairs (None: the diagonal,
 (q_i, y_i) for i < min(B_Q, B_Y)). ``build_loss(name, **kwargs)`` builds one by its config name.
+
+A new loss is one file here that registers its class (``@LOSSES.register("<name>")``, see
+:mod:`uwe.models.losses.base`), one ``conf/loss/<name>.yaml`` and its tests; this ``__init__`` need not change.
 """
 
 from __future__ import annotations
 
 from torch import nn
 
-from uwe.models.losses.infonce import InfoNCELoss, infonce, sampled_pairs
-from uwe.models.losses.m2m_infonce import M2MInfoNCELoss, m2m_infonce, m2m_infonce_directions
-from uwe.models.losses.sym_infonce import SymInfoNCELoss, sym_infonce
-from uwe.models.registry import build_registered
+from uwe.models.losses.base import LOSSES
 
-LOSSES: dict[str, type[nn.Module]] = {
-    "infonce": InfoNCELoss,
-    "sym_infonce": SymInfoNCELoss,
-    "m2m_infonce": M2MInfoNCELoss,
-}
+# LOSSES lists losses (e.g. in an unknown name's error) in registration order: the order of these imports.
+from uwe.models.losses.infonce import InfoNCELoss, infonce, sampled_pairs
+from uwe.models.losses.sym_infonce import SymInfoNCELoss, sym_infonce
+from uwe.models.losses.m2m_infonce import M2MInfoNCELoss, m2m_infonce, m2m_infonce_directions
 
 
 def build_loss(name: str, **kwargs) -> nn.Module:
     """The loss registered as ``name`` (a key of ``LOSSES``), built with ``kwargs``."""
-    return build_registered("loss", LOSSES, name, **kwargs)
+    return LOSSES.build(name, **kwargs)
 
 
 __all__ = [

@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from uwe.models.losses.base import LOSSES
+
 
 def infonce(scores: torch.Tensor, pos_index: torch.Tensor, tau: float | torch.Tensor) -> torch.Tensor:
     """``-(1/B_Q) sum_q log( exp(s(q, y_q)/tau) / sum_{y in B_Y} exp(s(q, y)/tau) )``: cross-entropy of scores/tau.
@@ -43,6 +45,7 @@ def sampled_pairs(pos_mask: torch.Tensor, pairs: torch.Tensor | None) -> torch.T
     return pairs
 
 
+@LOSSES.register("infonce")
 class InfoNCELoss(nn.Module):
     """``infonce`` with each sampled pair's query as anchor and its target as the positive.
 

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from uwe.errors import ConfigError
+from uwe.models.losses.base import LOSSES
 
 DENOMINATORS = ("all", "mask_other_positives")
 
@@ -83,6 +84,7 @@ def m2m_infonce(
     return y_given_q + q_given_y
 
 
+@LOSSES.register("m2m_infonce")
 class M2MInfoNCELoss(nn.Module):
     """``m2m_infonce``: every edge of ``pos_mask`` is a positive; ``pairs`` is accepted for a uniform signature
     across the losses and not used."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from uwe.models.losses.base import LOSSES
 from uwe.models.losses.infonce import infonce, sampled_pairs
 
 
@@ -35,6 +36,7 @@ def sym_infonce(scores: torch.Tensor, pairs: torch.Tensor, tau: float | torch.Te
     return infonce(scores[rows], cols, tau) + infonce(scores.T[cols], rows, tau)
 
 
+@LOSSES.register("sym_infonce")
 class SymInfoNCELoss(nn.Module):
     """``sym_infonce`` on the sampled pairs (``pairs``, or the diagonal when None; see ``sampled_pairs``)."""
 
