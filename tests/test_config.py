@@ -57,3 +57,15 @@ def test_bad_mix_values_are_refused():
         parse_mix({"skill_alias": None})
     with pytest.raises(DataError, match="unknown graph 'skils'"):
         parse_mix({"skils": {}})
+
+
+def test_eval_backend_is_checked_before_any_work():
+    from uwe.config import check_eval_config
+    from uwe.errors import ConfigError
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        good = compose(config_name="eval", overrides=["backend=onnx"])
+        bad = compose(config_name="eval", overrides=["backend=onnx-int8"])
+    check_eval_config(good)
+    with pytest.raises(ConfigError, match="backend='onnx-int8' is not valid: expected torch, onnx or auto"):
+        check_eval_config(bad)

@@ -179,7 +179,7 @@ def test_build_head_passes_kwargs_and_rejects_unknown_names():
     head = build_head("soft_li", tau_a=0.5, normalize_query_tokens=False)
     assert isinstance(head, SoftLateInteractionHead) and head.tau_a == 0.5 and not head.normalize_query_tokens
     assert SoftLateInteractionHead().tau_a == 0.1 and SoftLateInteractionHead().normalize_query_tokens
-    with pytest.raises(ValueError, match="unknown head 'colbert'; valid: cosine, maxsim, soft_li_pooled, soft_li"):
+    with pytest.raises(ValueError, match="unknown head 'colbert'; valid: cosine, maxsim, soft_li, soft_li_pooled"):
         build_head("colbert")
 
 

@@ -119,7 +119,7 @@ def test_large_scores_are_stable():
 def test_build_loss_and_errors():
     assert isinstance(build_loss("m2m_infonce", denominator="mask_other_positives"), M2MInfoNCELoss)
     assert build_loss("m2m_infonce").denominator == "all"
-    with pytest.raises(ValueError, match="unknown loss 'supcon'; valid: infonce, sym_infonce, m2m_infonce"):
+    with pytest.raises(ValueError, match="unknown loss 'supcon'; valid: infonce, m2m_infonce, sym_infonce"):
         build_loss("supcon")
     with pytest.raises(ValueError, match="unknown denominator 'none'; valid: all, mask_other_positives"):
         M2MInfoNCELoss("none")

@@ -155,3 +155,28 @@ def test_cli_export_onnx_of_a_checkpoint_keeps_its_trained_weights_and_head(tmp_
     for ranker in (onnx, trained):
         ranker.add_space("demo", LABELS)
     assert torch.allclose(onnx.scores(TEXTS, "demo"), trained.scores(TEXTS, "demo"), atol=1e-5, rtol=0)
+
+
+@needs_onnxruntime
+def test_eval_backend_onnx_exports_once_into_the_cache_and_ranks_like_torch(tmp_path):
+    """eval.py backend=onnx: the ONNX file is written once under <cache>/onnx/<weights>, and the queries it
+    encodes score as torch's within 1e-5."""
+    from omegaconf import OmegaConf
+
+    from uwe.eval.models.encoder import encoder_scorer
+    from uwe.models.heads import CosineHead
+
+    cfg = OmegaConf.create({"paths": {"cache_dir": str(tmp_path)}, "encoder": {"batch_size": 8}, "score_chunk": None,
+                            "refresh_cache": False, "precision": "32", "device": "cpu", "backend": "onnx"})
+    texts = ["python", "bake bread in a wood fired oven", "sql"]
+    torch_encoder = TextEncoder.from_name("tiny")
+    want = torch_encoder.encode(texts, show_progress=False).pooled
+    encoder = TextEncoder.from_name("tiny")
+    encoder_scorer(cfg, encoder, CosineHead())
+    assert encoder.backend == "onnx"
+    (folder,) = (tmp_path / "onnx").iterdir()
+    stamp = (folder / "model.onnx").stat().st_mtime_ns
+    assert torch.allclose(encoder.encode(texts, show_progress=False).pooled, want, atol=1e-5)
+    again = TextEncoder.from_name("tiny")
+    encoder_scorer(cfg, again, CosineHead())  # the same weights: the file is reused, not exported again
+    assert (folder / "model.onnx").stat().st_mtime_ns == stamp and again.backend == "onnx"

@@ -43,5 +43,5 @@ def test_registry_and_config_names():
     assert resolve_pooling("mean") == ("mean", False)
     assert resolve_pooling("cls") == ("cls", False)
     assert resolve_pooling("tokens") == ("mean", True)
-    with pytest.raises(ValueError, match="valid: mean, cls, tokens"):
+    with pytest.raises(ValueError, match="valid: cls, mean, tokens"):
         resolve_pooling("max")

@@ -21,7 +21,9 @@ logging.getLogger("uwe").warning("uwe's own warnings stay")
 
 
 def run(verbose: bool) -> str:
-    env = {k: v for k, v in os.environ.items() if k not in ("UWE_VERBOSE", "WANDB_QUIET")}
+    # what quiet_libraries sets (an entry point called in this test process may have set it already)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("UWE_VERBOSE", "WANDB_QUIET", "TRANSFORMERS_VERBOSITY", "HF_HUB_DISABLE_PROGRESS_BARS")}
     env.update({"HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "always"})
     if verbose:
         env["UWE_VERBOSE"] = "1"

@@ -107,6 +107,9 @@ def check_eval_config(cfg: DictConfig) -> None:
     if ckpt not in (_MISSING, None) and not Path(str(ckpt)).expanduser().is_file():
         raise ConfigError(f"ckpt_path={ckpt!r} is not valid: no such file; pass a .ckpt written by train.py (a run's "
                           "checkpoints/ folder)")
+    backend = _get(cfg, "backend")
+    if backend not in (_MISSING, "torch", "onnx", "auto"):  # onnx-int8 moves MAP by more than 0.3: not for results
+        raise ConfigError(f"backend={backend!r} is not valid: expected torch, onnx or auto")
     esco = _get(cfg, "data.esco_source")
     if esco not in (_MISSING, None, "zip", "folder"):
         raise ConfigError(f"data.esco_source={esco!r} is not valid: expected zip, folder or null")

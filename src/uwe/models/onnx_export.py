@@ -11,6 +11,8 @@ vectors keep a cosine of only 0.95-0.97 to fp32, per channel about 0.993. Needs 
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import warnings
 from pathlib import Path
 
@@ -96,3 +98,20 @@ def export_onnx(encoder: TextEncoder, folder: Path) -> dict[str, Path]:
         logging.getLogger().removeFilter(hint)
     _stamp(paths["onnx-int8"], weights)
     return paths
+
+
+def cached_onnx_folder(encoder: TextEncoder, cache_dir: Path) -> Path:
+    """A folder holding ``model.onnx`` of ``encoder``'s current weights: the folder it was loaded from when that
+    has one, else ``<cache_dir>/onnx/<weights sha256[:16]>/``, exported there once (a few seconds for MiniLM)
+    and reused by every later evaluation of the same weights."""
+    if encoder.folder is not None and (encoder.folder / ONNX_FILES["onnx"]).is_file():
+        return encoder.folder
+    folder = Path(cache_dir).expanduser() / "onnx" / state_sha256(encoder.model)[:16]
+    if not (folder / ONNX_FILES["onnx"]).is_file() or not (folder / ONNX_FILES["onnx-int8"]).is_file():
+        staging = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        export_onnx(encoder, staging)
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(staging, folder)  # whole files or none: a killed export never leaves a half file in use
+    return folder

@@ -98,8 +98,8 @@ class Registry(Mapping[str, T], Generic[T]):
         return self.build(cfg["name"], **config_kwargs(cfg))
 
     def names(self) -> list[str]:
-        """The registered names, in registration order."""
-        return list(self)
+        """The registered names, sorted (iteration keeps registration order, which depends on import order)."""
+        return sorted(self)
 
     def unknown(self, name: str, also: Iterable[str] = ()) -> ConfigError:
         """The error for an unknown ``name``, listing the registered names and ``also`` (other valid config names)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import torch
 from omegaconf import DictConfig
@@ -19,10 +20,24 @@ log = logging.getLogger(__name__)
 def encoder_scorer(cfg: DictConfig, encoder: TextEncoder, head,
                    device: str | torch.device | None = None) -> EncoderScorer:
     """``encoder`` and ``head``, moved to ``device`` (default: the config's ``device``; the CPU for a config
-    without one), with the config's target-space cache, batch, scoring block and ``precision`` settings."""
-    return EncoderScorer(encoder, head, cfg.paths.cache_dir, cfg.encoder.batch_size, cfg.score_chunk,
-                         refresh_cache=cfg.refresh_cache, precision=cfg.get("precision", "32"),
-                         device=cfg.get("device", "cpu") if device is None else device)
+    without one), with the config's target-space cache, batch, scoring block and ``precision`` settings, and
+    its query ``backend`` (``torch``, or ``onnx``/``auto``: ONNX Runtime fp32 from a file exported once into the
+    cache folder, :func:`uwe.models.onnx_export.cached_onnx_folder`; target spaces are always encoded by torch)."""
+    scorer = EncoderScorer(encoder, head, cfg.paths.cache_dir, cfg.encoder.batch_size, cfg.score_chunk,
+                           refresh_cache=cfg.refresh_cache, precision=cfg.get("precision", "32"),
+                           device=cfg.get("device", "cpu") if device is None else device)
+    backend = cfg.get("backend", "torch")
+    if backend != "torch":
+        from uwe.models.onnx_backend import available, onnx_file
+        from uwe.models.onnx_export import cached_onnx_folder
+
+        on_cpu = scorer.device.type == "cpu"
+        if backend == "auto" and not (on_cpu and available()):
+            return scorer  # auto: torch off the CPU or without onnxruntime
+        onnx_file(backend, Path("."), on_cpu) if not on_cpu else None  # off the CPU: its error before any export
+
+        encoder.set_backend(backend, folder=cached_onnx_folder(encoder, cfg.paths.cache_dir))
+    return scorer
 
 
 def build_encoder_scorer(cfg: DictConfig) -> EncoderScorer:

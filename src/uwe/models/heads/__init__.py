@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from uwe.models.heads.base import DEFAULT_CHUNK_SIZE, HEADS, ScoringHead
 
-# HEADS lists heads (e.g. in an unknown name's error) in registration order: the order of these imports.
+# Iterating HEADS follows registration order (the order of these imports); errors list the names sorted.
 from uwe.models.heads.cosine import CosineHead, cosine_scores
 from uwe.models.heads.maxsim import MaxSimHead, maxsim_scores
 from uwe.models.heads.soft_li_pooled import SoftLateInteractionPooledHead, soft_li_pooled_scores

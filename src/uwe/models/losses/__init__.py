@@ -14,7 +14,7 @@ from torch import nn
 
 from uwe.models.losses.base import LOSSES
 
-# LOSSES lists losses (e.g. in an unknown name's error) in registration order: the order of these imports.
+# Iterating LOSSES follows registration order (the order of these imports); errors list the names sorted.
 from uwe.models.losses.infonce import InfoNCELoss, infonce, sampled_pairs
 from uwe.models.losses.sym_infonce import SymInfoNCELoss, sym_infonce
 from uwe.models.losses.m2m_infonce import M2MInfoNCELoss, m2m_infonce, m2m_infonce_directions
