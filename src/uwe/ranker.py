@@ -28,7 +28,7 @@ from uwe.models.encoder import TextEncoder
 from uwe.models.encoder import check_texts as check_encoder_texts
 from uwe.models.heads import ScoringHead
 from uwe.models.load import load_model
-from uwe.models.retriever import QUERY_CHUNK, Retriever, Space
+from uwe.models.retriever import QUERY_CHUNK, Retriever, RetrieverView, Space
 from uwe.models.space_cache import REFRESH_HINT
 from uwe.models.top_k import top_k
 
@@ -82,7 +82,7 @@ def check_texts(texts: str | list[str]) -> list[str]:
     return list(texts)
 
 
-class Ranker:
+class Ranker(RetrieverView):
     """Named target spaces (built in or added) over a :class:`~uwe.models.retriever.Retriever`, cached on disk
     and in memory.
 
@@ -142,19 +142,6 @@ class Ranker:
         encoder, head_module = load_model(path_or_name, head)
         return cls(encoder, head_module, cache_dir, data_root, device, show_progress=show_progress, refresh=refresh,
                    refresh_hint=refresh_hint, backend=backend)
-
-    @property
-    def encoder(self) -> TextEncoder:
-        return self.retriever.encoder
-
-    @property
-    def head(self) -> ScoringHead:
-        return self.retriever.head
-
-    @property
-    def device(self) -> torch.device:
-        """Where encoding and scoring run."""
-        return self.retriever.device
 
     @property
     def cache_dir(self) -> Path:

@@ -11,7 +11,7 @@ import torch
 from uwe.models.embeddings import Embeddings
 from uwe.models.encoder import TextEncoder
 from uwe.models.heads.base import ScoringHead
-from uwe.models.retriever import Retriever
+from uwe.models.retriever import Retriever, RetrieverView
 
 
 class Scorer(Protocol):
@@ -30,7 +30,7 @@ class Scorer(Protocol):
         ...
 
 
-class EncoderScorer:
+class EncoderScorer(RetrieverView):
     """Evaluation's view of a :class:`~uwe.models.retriever.Retriever`: a task's targets encoded once as its
     target space (so job2skill and skillnorm share the ESCO skill space), its queries scored a chunk at a time.
 
@@ -51,19 +51,6 @@ class EncoderScorer:
                                    score_chunk=score_chunk, precision=precision, show_progress=show_progress,
                                    refresh=refresh_cache, refresh_hint="set refresh_cache=true")
         self.name = f"{encoder.name}+{type(head).__name__}"
-
-    @property
-    def encoder(self) -> TextEncoder:
-        return self.retriever.encoder
-
-    @property
-    def head(self) -> ScoringHead:
-        return self.retriever.head
-
-    @property
-    def device(self) -> torch.device:
-        """Where encoding and scoring run."""
-        return self.retriever.device
 
     def space(self, targets: list[str], space: str) -> Embeddings:
         """``targets`` encoded (or read from the disk cache) once as ``space``, on :attr:`device`."""

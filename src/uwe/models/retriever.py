@@ -193,3 +193,23 @@ class Retriever:
         if cached is None or cached[0] is not target:  # re-encoded since: recompute
             self._unit[space] = cached = (target, unit_rows(target.pooled))
         return cached[1]
+
+
+class RetrieverView:
+    """The model of an object that scores through a :class:`Retriever` held as ``self.retriever``
+    (:class:`uwe.eval.scorers.EncoderScorer`, :class:`uwe.ranker.Ranker`)."""
+
+    retriever: Retriever
+
+    @property
+    def encoder(self) -> TextEncoder:
+        return self.retriever.encoder
+
+    @property
+    def head(self) -> ScoringHead:
+        return self.retriever.head
+
+    @property
+    def device(self) -> torch.device:
+        """Where encoding and scoring run."""
+        return self.retriever.device
