@@ -52,6 +52,16 @@ def test_rank_json_gives_the_rankers_results(tmp_path, labels_file, capsys):
     assert got[1]["results"][0]["score"] == pytest.approx(1.0, abs=1e-5)
 
 
+def test_rank_candidates_ranks_in_two_stages(tmp_path, labels_file, capsys):
+    assert main(rank_args(tmp_path, labels_file, *TEXTS, "-k", "2", "--candidates", "4", "--format", "json")) == 0
+    got = json.loads(capsys.readouterr().out)
+    ranker = Ranker.from_pretrained("tiny", cache_dir=tmp_path / "spaces", show_progress=False)
+    ranker.add_space("demo", LABELS)
+    expected = ranker.rank(TEXTS, "demo", k=2, candidates=4)
+    assert [[(r["label"], r["score"]) for r in item["results"]] for item in got] == expected
+    assert got[1]["results"][0]["label"] == "knead dough"  # its own label is in its shortlist
+
+
 def test_rank_reads_an_input_file_and_prints_a_table(tmp_path, labels_file, capsys):
     texts = tmp_path / "texts.txt"
     texts.write_text("sql\n\n  nursing  \n")

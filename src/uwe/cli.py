@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="esco_skills, esco_occupations, onet_tech_skills or a --labels name")
     rank.add_argument("-k", type=int, default=10, help="labels per text (default 10)")
     rank.add_argument("--format", choices=["table", "json"], default="table")
+    rank.add_argument("--candidates", type=_positive_int, default=None,
+                      help="two-stage: exact scores on the N best labels by pooled cosine only (faster for "
+                           "token heads, not exhaustive); default: every label")
     _model_args(rank, "minilm")
 
     serve = commands.add_parser("serve", help="an HTTP service: POST /rank, GET /spaces, GET /health")
@@ -172,7 +175,7 @@ def cmd_rank(args) -> None:
     texts = list(args.texts) + (read_lines(args.input) if args.input else [])
     if not texts:
         raise UserError("no text to rank: give texts as arguments or --input FILE")
-    ranked = _ranker(args).rank(texts, args.space, args.k)
+    ranked = _ranker(args).rank(texts, args.space, args.k, candidates=args.candidates)
     if args.format == "json":
         print(json.dumps([{"text": t, "results": [{"label": label, "score": score} for label, score in rows]}
                           for t, rows in zip(texts, ranked)], ensure_ascii=False, indent=1))
