@@ -1,6 +1,6 @@
 """Single-query latency and batch throughput of the Ranker against the cached 13,896 ESCO skills, on ONE CPU thread.
 
-    python bench/bench_latency.py [--model minilm] [--queries 50] [--batches 3] [--candidates 256]
+    python bench/bench_latency.py [--model minilm] [--queries 50] [--batches 3] [--candidates 256 512]
 
 Five set-ups, each against the ``esco_skills`` space (encoded first if it is not cached yet, with the default
 threads; then read back from the cache by a fresh ranker, timed):
@@ -9,7 +9,7 @@ threads; then read back from the cache by a fresh ranker, timed):
   the references of the ratios;
 - ``cosine onnx`` and ``soft_li onnx``: the queries encoded by ONNX Runtime fp32 (``uwe export --onnx``; the
   model is exported to a temporary folder first), scoring unchanged;
-- ``soft_li onnx N``: also two-stage (``Ranker.rank(candidates=N)``: the pooled-cosine top N, then exact soft_li
+- ``soft_li onnx N`` (each ``--candidates``): also two-stage (``Ranker.rank(candidates=N)``: the pooled-cosine top N, then exact soft_li
   on those), with how often its top-10 equals the exhaustive soft_li top-10 over ``--agree-queries`` seeded val
   queries of every WorkBench val task.
 
@@ -90,7 +90,7 @@ def main() -> None:
     p.add_argument("--model", default="minilm")
     p.add_argument("--queries", type=int, default=50)
     p.add_argument("--batches", type=int, default=3)
-    p.add_argument("--candidates", type=int, default=256, help="soft_li two-stage shortlist size")
+    p.add_argument("--candidates", type=int, nargs="+", default=[256, 512], help="soft_li two-stage shortlist sizes")
     p.add_argument("--agree-queries", type=int, default=500, help="val queries for the two-stage agreement")
     p.add_argument("--cache-dir", default=None, help="space cache (default $UWE_CACHE_DIR or ~/.cache/uwe)")
     p.add_argument("--refresh", action="store_true", help="re-encode the space even when a cache file exists")
@@ -101,7 +101,7 @@ def main() -> None:
     queries, rest = titles[:args.queries], titles[args.queries:]
     batches = [rest[i * BATCH:(i + 1) * BATCH] for i in range(args.batches)]
     setups = [("cosine", "torch", None), ("cosine", "onnx", None), ("soft_li", "torch", None),
-              ("soft_li", "onnx", None), ("soft_li", "onnx", args.candidates)]
+              ("soft_li", "onnx", None), *(("soft_li", "onnx", n) for n in args.candidates)]
     default_threads = torch.get_num_threads()
     onnx_dir = Path(tempfile.mkdtemp(prefix="uwe_bench_onnx_")) / "model"
     export_encoder(args.model, onnx_dir, onnx=True)

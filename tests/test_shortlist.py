@@ -64,3 +64,18 @@ def test_candidates_below_k_or_not_an_integer_are_refused():
     for bad in (1, 2.5, True):
         with pytest.raises(UserError, match="candidates must be an integer from k=2"):
             ranker.rank("sql", "skills", k=2, candidates=bad)
+
+
+def test_score_once_equals_score_chunked_and_leaves_the_memo_alone():
+    encoder = TextEncoder.from_name("tiny", keep_tokens=True)
+    head = SoftLateInteractionHead(tau_a=0.2)
+    space = encoder.encode(SKILLS, show_progress=False)
+    queries = encoder.encode(QUERIES, show_progress=False)
+    whole = head.score_chunked(queries, space)  # memoises the whole space's token blocks
+    entries = len(head._spaces)
+    subset = space[torch.tensor([1, 4, 7])]
+    assert torch.allclose(head.score_once(queries, subset), whole[:, [1, 4, 7]], atol=1e-6)
+    assert len(head._spaces) == entries
+    cosine = CosineHead()
+    assert torch.allclose(cosine.score_once(queries, subset), cosine.score_chunked(queries, space)[:, [1, 4, 7]],
+                          atol=1e-6)

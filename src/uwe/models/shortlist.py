@@ -30,11 +30,12 @@ def rerank_top_k(head: ScoringHead, queries: Embeddings, targets: Embeddings, ro
     """Per query, the ``k`` best (target row, score) among its shortlisted ``rows`` [Q, n] (k <= n), scored
     exactly by ``head``: score descending, ties by row, as :func:`uwe.models.top_k.top_k` orders them.
 
-    Each query is scored against its own n targets alone (the head's plain block formula,
-    ``ScoringHead.score_chunked``, in one block of n), so the work is Q x n pairs, never Q x the union.
+    Each query is scored against its own n targets alone (``head.score_once``: soft_li's token blocks built
+    for those n, the plain formula for other heads; the head's memo of the whole space is left alone), so the
+    work is Q x n pairs, never Q x the union.
     """
     ranked = []
     for i, own in enumerate(rows.sort(dim=1).values):  # ascending rows: ties stay by row
-        scores = ScoringHead.score_chunked(head, queries[i:i + 1], targets[own], chunk_size=len(own))
+        scores = head.score_once(queries[i:i + 1], targets[own])
         ranked += [[(int(own[c]), s) for c, s in row] for row in top_k(scores.cpu(), k)]
     return ranked

@@ -73,6 +73,13 @@ class ScoringHead(nn.Module):
                 out[qs : qs + chunk_size, ts : ts + chunk_size] = self._score_block(q_block, t[ts : ts + chunk_size])
         return out
 
+    @torch.no_grad()
+    def score_once(self, q: Embeddings, t: Embeddings) -> torch.Tensor:
+        """Scores [Nq, Nt] of ``forward`` against targets seen once (e.g. a shortlist of a cached space): the
+        head's fastest path that keeps nothing in its per-space memo, so the memo of the whole cached space
+        survives (:mod:`uwe.models.shortlist`). Here, the plain block formula in blocks of ``chunk_size``."""
+        return ScoringHead.score_chunked(self, q, t)
+
     def _resolve_chunk_size(self, chunk_size: int | None) -> int:
         """``chunk_size``, or the head's default when None; ValueError below 1."""
         chunk_size = self.chunk_size if chunk_size is None else chunk_size

@@ -106,6 +106,15 @@ class SoftLateInteractionHead(ScoringHead):
                                 (t.tokens, t.mask), (dtype, matmul_dtype))
 
     @torch.no_grad()
+    def score_once(self, q: Embeddings, t: Embeddings) -> torch.Tensor:
+        """``score_chunked`` against targets seen once: their token space is built and dropped, never memoised."""
+        self._check(q, t)
+        dtype = torch.promote_types(q.tokens.dtype, t.tokens.dtype)
+        matmul_dtype = torch.bfloat16 if self.bf16_inference else dtype
+        space = build_token_space(t.tokens, t.mask, dtype, matmul_dtype=matmul_dtype)
+        return soft_li_space_scores(q.tokens, q.mask, space, self.tau_a, self.normalize_query_tokens, self.chunk_size)
+
+    @torch.no_grad()
     def score_chunked(self, q: Embeddings, t: Embeddings, chunk_size: int | None = None) -> torch.Tensor:
         """Scores [Nq, Nt] of ``forward``, without gradients, ``chunk_size`` queries at a time (and at most
         ``soft_li_space.DEFAULT_QUERY_TOKENS`` real query tokens) against all of ``t``'s token blocks."""
