@@ -180,3 +180,21 @@ def test_eval_backend_onnx_exports_once_into_the_cache_and_ranks_like_torch(tmp_
     again = TextEncoder.from_name("tiny")
     encoder_scorer(cfg, again, CosineHead())  # the same weights: the file is reused, not exported again
     assert (folder / "model.onnx").stat().st_mtime_ns == stamp and again.backend == "onnx"
+
+
+@needs_onnxruntime
+def test_eval_backend_auto_is_onnx_in_fp32_and_torch_for_bf16(tmp_path):
+    from omegaconf import OmegaConf
+
+    from uwe.eval.models.encoder import encoder_scorer
+    from uwe.models.heads import CosineHead
+
+    def backend_for(precision: str) -> str:
+        cfg = OmegaConf.create({"paths": {"cache_dir": str(tmp_path)}, "encoder": {"batch_size": 8},
+                                "score_chunk": None, "refresh_cache": False, "precision": precision,
+                                "device": "cpu", "backend": "auto"})
+        scorer = encoder_scorer(cfg, TextEncoder.from_name("tiny"), CosineHead())
+        return scorer.describe()["query_backend"]
+
+    assert backend_for("32") == "onnx"
+    assert backend_for("bf16") == "torch"  # bf16 is a torch autocast

@@ -69,6 +69,7 @@ class EncoderScorer(RetrieverView):
             "pooling": self.encoder.pooling,
             "device": str(self.device),
             "precision": self.retriever.precision,
+            "query_backend": self.encoder.backend,
             "weights_sha256": self.encoder.weights_fingerprint(),
         }
 

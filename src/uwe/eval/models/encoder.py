@@ -32,8 +32,8 @@ def encoder_scorer(cfg: DictConfig, encoder: TextEncoder, head,
         from uwe.models.onnx_export import cached_onnx_folder
 
         on_cpu = scorer.device.type == "cpu"
-        if backend == "auto" and not (on_cpu and available()):
-            return scorer  # auto: torch off the CPU or without onnxruntime
+        if backend == "auto" and not (on_cpu and available() and scorer.retriever.precision == "32"):
+            return scorer  # auto: torch off the CPU, without onnxruntime, or for bf16 (a torch autocast)
         onnx_file(backend, Path("."), on_cpu) if not on_cpu else None  # off the CPU: its error before any export
 
         encoder.set_backend(backend, folder=cached_onnx_folder(encoder, cfg.paths.cache_dir))
