@@ -67,7 +67,7 @@ def run_name(config: dict) -> str:
 def collect(sweep: Path, into: Path) -> list[Path]:
     """Copy every finished job of ``sweep`` into ``into/runs/<run name>/`` (results.json, csv/metrics.csv)."""
     copied = []
-    for results in sorted(sweep.glob("*/results.json")):
+    for results in sorted(sweep.rglob("results.json")):  # rglob: a job folder named after a path override nests
         record = json.loads(results.read_text())
         if record.get("split") != "test" or record.get("subsampled"):
             continue
