@@ -79,6 +79,11 @@ def test_killed_and_resumed_run_ends_like_an_uninterrupted_one(tiny_root, tmp_pa
         assert a == pytest.approx(b, abs=1e-9)
     for key, r in whole["tasks"].items():
         assert resumed["tasks"][key]["metrics"] == pytest.approx(r["metrics"], abs=1e-9), key
+    # the CSV log of the interrupted part is kept beside the resumed part's
+    csv = tmp_path / "b" / "run" / "csv"
+    assert "val/macro_map" in (csv / "metrics.csv").read_text()
+    (resumed_log,) = csv.glob("resumed_*/metrics.csv")
+    assert "test/macro_map" in resumed_log.read_text()
 
 
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tiny_root, tmp_path, monkeypatch):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 
 import hydra
@@ -82,10 +83,13 @@ def build_module(cfg: DictConfig, mix) -> UWEModule:
 
 def build_loggers(cfg: DictConfig, out: Path) -> list:
     """The configured logger (W&B by default, offline unless logged in), and always a CSV log of the same
-    metrics in ``<run folder>/csv``, so every run leaves a readable record without any service."""
+    metrics in ``<run folder>/csv/metrics.csv``, so every run leaves a readable record without any service. A
+    resumed run writes ``csv/resumed_<date>_<time>/metrics.csv`` and keeps the earlier file (Lightning's CSV
+    logger would replace a folder's file)."""
     loggers = [hydra.utils.instantiate(cfg.logger)] if cfg.logger and "_target_" in cfg.logger else []
     if not any(isinstance(lg, CSVLogger) for lg in loggers):
-        loggers.append(CSVLogger(save_dir=str(out), name="csv", version=""))
+        version = f"resumed_{time.strftime('%Y-%m-%d_%H-%M-%S')}" if cfg.ckpt_path else ""
+        loggers.append(CSVLogger(save_dir=str(out), name="csv", version=version))
     return loggers
 
 
