@@ -55,6 +55,8 @@ def test_bad_mix_values_are_refused():
         parse_mix({"skill_alias": {"alpha": 0, "tau": 0.05}})
     with pytest.raises(DataError, match="no graphs"):
         parse_mix({"skill_alias": None})
+    with pytest.raises(DataError, match="graph skill_alias has no tau; set them in conf/graph/skill_alias.yaml"):
+        parse_mix({"skill_alias": {"alpha": 0.5}})  # no hidden default: the graph's config file is the one source
     with pytest.raises(DataError, match="unknown graph 'skils'"):
         parse_mix({"skils": {}})
 

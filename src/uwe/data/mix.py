@@ -32,7 +32,11 @@ def parse_mix(graphs: Mapping[str, Mapping]) -> dict[str, tuple[float, float]]:
         name = entry.get("name", key)
         if name not in GRAPHS:
             raise DataError(f"task_mix: unknown graph {name!r}; valid: {', '.join(GRAPHS)}")
-        alpha, tau = float(entry.get("alpha", 1.0)), float(entry.get("tau", 0.05))
+        missing = [k for k in ("alpha", "tau") if entry.get(k) is None]
+        if missing:  # their one source is the graph's config file (conf/graph/<name>.yaml)
+            raise DataError(f"task_mix: graph {name} has no {' and no '.join(missing)}; set them in "
+                            f"conf/graph/{name}.yaml or with task_mix.graphs.{key}.alpha=... / .tau=...")
+        alpha, tau = float(entry["alpha"]), float(entry["tau"])
         if alpha <= 0 or tau <= 0:
             raise DataError(f"task_mix: graph {name} needs alpha > 0 and tau > 0 (drop a graph with null), "
                             f"got alpha={alpha}, tau={tau}")
