@@ -9,9 +9,9 @@ threads; then read back from the cache by a fresh ranker, timed):
   the references of the ratios;
 - ``cosine onnx`` and ``soft_li onnx``: the queries encoded by ONNX Runtime fp32 (``uwe export --onnx``; the
   model is exported to a temporary folder first), scoring unchanged;
-- ``soft_li onnx N`` (each ``--candidates``): also two-stage (``Ranker.rank(candidates=N)``: the pooled-cosine top N, then exact soft_li
-  on those), with how often its top-10 equals the exhaustive soft_li top-10 over ``--agree-queries`` seeded val
-  queries of every WorkBench val task.
+- ``soft_li onnx N`` (each ``--candidates``): also two-stage (``Ranker.rank(candidates=N)``: the pooled-cosine
+  top N, then exact soft_li on those), with how often its top-10 equals the exhaustive soft_li top-10 over
+  ``--agree-queries`` seeded val queries of every WorkBench val task.
 
 With ``torch.set_num_threads(1)`` each of ``--queries`` job titles (jobnorm test split) is ranked alone, k=10,
 timed in two parts: encode (the encoder's query backend) and score (the head against every target, or the

@@ -83,7 +83,8 @@ def collect(sweep: Path, into: Path) -> list[Path]:
 def load_runs(study: Path) -> list[dict]:
     runs = [json.loads(p.read_text()) for p in sorted((study / "runs").glob("*/results.json"))]
     if not runs:
-        raise SystemExit(f"no runs in {study / 'runs'}: collect a sweep first (python experiments/study.py collect ...)")
+        raise SystemExit(f"no runs in {study / 'runs'}: collect a sweep first "
+                         "(python experiments/study.py collect ...)")
     return runs
 
 

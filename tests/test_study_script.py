@@ -32,7 +32,8 @@ def test_mix_names():
     loo = {g: {} for g in study.DEFAULT_GRAPHS if g != "skill_alias"}
     assert study.mix_name(config(loo)) == "all - skill_alias"
     assert study.mix_name(config({"skill_alias": {}, "vacancy_skill": {}})) == "skill_alias+vacancy_skill"
-    assert study.mix_name(config({**GRAPHS, "skill_group": {}})) == "occupation_alias+skill_alias+skill_description+skill_group+vacancy_skill"
+    assert study.mix_name(config({**GRAPHS, "skill_group": {}})) == \
+        "occupation_alias+skill_alias+skill_description+skill_group+vacancy_skill"
 
 
 def test_run_names_are_folder_safe_and_distinguish_loss_head_and_seed():
@@ -55,7 +56,8 @@ def test_transfer_table_gains_are_differences_to_the_baseline(tmp_path, monkeypa
     monkeypatch.setattr(study, "BASELINE", base)
     for name, cfg, m in [("a", config(), 0.32), ("b", config({"skill_alias": {}}), 0.29)]:
         (tmp_path / "s" / "runs" / name).mkdir(parents=True)
-        (tmp_path / "s" / "runs" / name / "results.json").write_text(json.dumps(record(cfg, {t: m for t in tasks}, m + 0.05)))
+        run = record(cfg, {t: m for t in tasks}, m + 0.05)
+        (tmp_path / "s" / "runs" / name / "results.json").write_text(json.dumps(run))
     md = study.transfer(tmp_path / "s")
     assert "| all | 32.00 (+2.00) |" in md
     assert "| skill_alias | 29.00 (-1.00) |" in md
