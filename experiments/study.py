@@ -162,24 +162,24 @@ def ablation(study: Path, by: str) -> str:
     stats = {n: {c: mean_spread([m[c] for m in ms]) for c in COLUMNS} for n, ms in runs.items()}
     for n, s in stats.items():
         rows[f"{n} (seeds: {len(runs[n])})"] = {c: f"{m:.2f} ± {h:.2f}" for c, (m, h) in s.items()}
-    bars(stats, runs, study / f"ablation_{by}.png", f"{by} ablation: MAP (mean of seeds, bars: min-max)", base)
+    bars(stats, runs, study / f"ablation_{by}.png", f"{by} ablation: MAP gain over MiniLM zero-shot (mean of seeds; bars: min to max)", base)
     return markdown(rows)
 
 
 def bars(stats: dict, runs: dict, path: Path, title: str, base: dict[str, float]) -> None:
+    """Per variant and column: the mean gain over ``base`` (MAP points), error bars from the seeds' min to max."""
     names = list(stats)
     width = 0.8 / len(names)
     fig, ax = plt.subplots(figsize=(13, 4.8))
     for i, n in enumerate(names):
         xs = [x + i * width for x in range(len(COLUMNS))]
-        means = [stats[n][c][0] for c in COLUMNS]
+        gains = [stats[n][c][0] - base[c] for c in COLUMNS]
         lo = [stats[n][c][0] - min(m[c] for m in runs[n]) for c in COLUMNS]
         hi = [max(m[c] for m in runs[n]) - stats[n][c][0] for c in COLUMNS]
-        ax.bar(xs, means, width, yerr=[lo, hi], capsize=2, label=n)
-    ax.scatter([x + 0.4 - width / 2 for x in range(len(COLUMNS))], [base[c] for c in COLUMNS], marker="_", s=400,
-               color="k", zorder=3, label="MiniLM zero-shot")
+        ax.bar(xs, gains, width, yerr=[lo, hi], capsize=2, label=f"{n} ({len(runs[n])} seed{'s' if len(runs[n]) > 1 else ''})")
+    ax.axhline(0, color="k", lw=0.8)
     ax.set_xticks([x + 0.4 - width / 2 for x in range(len(COLUMNS))], COLUMNS, rotation=30, ha="right")
-    ax.set_ylabel("MAP (%)")
+    ax.set_ylabel("MAP gain over MiniLM zero-shot (points)")
     ax.set_title(title)
     ax.legend(fontsize=8)
     fig.tight_layout()
