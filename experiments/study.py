@@ -176,7 +176,8 @@ def bars(stats: dict, runs: dict, path: Path, title: str, base: dict[str, float]
         gains = [stats[n][c][0] - base[c] for c in COLUMNS]
         lo = [stats[n][c][0] - min(m[c] for m in runs[n]) for c in COLUMNS]
         hi = [max(m[c] for m in runs[n]) - stats[n][c][0] for c in COLUMNS]
-        ax.bar(xs, gains, width, yerr=[lo, hi], capsize=2, label=f"{n} ({len(runs[n])} seed{'s' if len(runs[n]) > 1 else ''})")
+        seeds = len(runs[n])
+        ax.bar(xs, gains, width, yerr=[lo, hi], capsize=2, label=f"{n} ({seeds} seed{'s' if seeds > 1 else ''})")
     ax.axhline(0, color="k", lw=0.8)
     ax.set_xticks([x + 0.4 - width / 2 for x in range(len(COLUMNS))], COLUMNS, rotation=30, ha="right")
     ax.set_ylabel("MAP gain over MiniLM zero-shot (points)")
