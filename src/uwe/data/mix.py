@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from uwe.data.catalog import Catalog
@@ -44,7 +44,7 @@ def parse_mix(graphs: Mapping[str, Mapping]) -> dict[str, tuple[float, float]]:
     return out
 
 
-def evaluated_tasks(mix: Mapping[str, tuple[float, float]], tasks: list[str] | None = None) -> list[str]:
+def evaluated_tasks(mix: Iterable[str], tasks: list[str] | None = None) -> list[str]:
     """The test tasks a run evaluates: ``tasks`` as given, or by default every WorkBench task plus the
     O*NET zero-shot tasks that no graph of the mix IS (zero-shot numbers need O*NET held out)."""
     if tasks:

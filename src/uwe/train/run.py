@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from uwe.config import check_train_config
 from uwe.data.catalog import Catalog
-from uwe.data.mix import evaluated_tasks, load_mix, parse_mix
+from uwe.data.mix import evaluated_tasks, load_mix
 from uwe.data.tasks.registry import WORKBENCH_TASKS
 from uwe.eval.evaluate import subsample
 from uwe.eval.models.encoder import encoder_scorer
@@ -155,7 +155,7 @@ def train(cfg: DictConfig, callbacks_extra: list | None = None) -> dict:
     scorer = encoder_scorer(cfg, best.encoder, best.head, device=trainer.strategy.root_device)  # the training device
     tested = {"path": best_path, "val_macro_map": _float(checkpoints.best_model_score), "global_step": trainer.global_step}
     # the O*NET zero-shot rows only when no graph of the mix is that O*NET task (the leakage guard's list)
-    tested_tasks = evaluated_tasks(parse_mix(OmegaConf.to_container(cfg.task_mix.graphs)), tasks)
+    tested_tasks = evaluated_tasks([e.graph.name for e in mix], tasks)  # the mix parsed once, by load_mix
     record = run_eval(cfg, scorer=scorer, out_dir=out, extra={"checkpoint": tested, "val_curve": module.val_history},
                       unverified=catalog.unverified, tasks=tested_tasks)
     print(format_table(record))

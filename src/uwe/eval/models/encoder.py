@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import torch
 from omegaconf import DictConfig
@@ -34,7 +33,8 @@ def encoder_scorer(cfg: DictConfig, encoder: TextEncoder, head,
         on_cpu = scorer.device.type == "cpu"
         if backend == "auto" and not (on_cpu and available() and scorer.retriever.precision == "32"):
             return scorer  # auto: torch off the CPU, without onnxruntime, or for bf16 (a torch autocast)
-        onnx_file(backend, Path("."), on_cpu) if not on_cpu else None  # off the CPU: its error before any export
+        if not on_cpu:
+            onnx_file(backend, None, on_cpu)  # raises its off-the-CPU error before any export
 
         encoder.set_backend(backend, folder=cached_onnx_folder(encoder, cfg.paths.cache_dir))
     return scorer
