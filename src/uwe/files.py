@@ -5,6 +5,8 @@ checkpoint file rests on.
   a full disk or a failing writer leaves the old file (or none) and no temporary behind.
 - :func:`arrays_digest` is the sha256 of named arrays and a text header, recorded inside a cache file when it
   is written and recomputed when it is read, so bytes changed inside the file are caught, not used.
+- :func:`sha256_of` is the sha256 of a whole file, memoised by path, size and mtime, so a raw export, an
+  encoder's weights or a checkpoint is hashed once per process and an edited file is hashed anew.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import hashlib
 import os
 import uuid
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -76,3 +79,20 @@ def arrays_digest(arrays: Mapping[str, np.ndarray], header: str = "") -> str:
         digest.update(f"\n{name}|{array.dtype.str}|{list(array.shape)}\n".encode())
         digest.update(array.reshape(-1).view(np.uint8).data if array.size else b"")
     return digest.hexdigest()
+
+
+@lru_cache(maxsize=None)
+def _file_sha256(path: Path, size: int, mtime_ns: int) -> str:
+    # size and mtime are part of the memo key so an edited file is hashed anew
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256_of(path: str | Path) -> str:
+    """sha256 hex of the file at ``path``, memoised by (path, size, mtime)."""
+    path = Path(path)
+    st = path.stat()
+    return _file_sha256(path, st.st_size, st.st_mtime_ns)

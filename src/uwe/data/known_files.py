@@ -3,7 +3,7 @@
 ``known_files.json`` (next to this module) records, per source and file, the sha256, the byte size and the
 row count of the published file; for an ESCO file also the official zip that holds it (its name, sha256 and
 size). A file found as the zip is checked by the zip's sha256, an extracted file by its own. The sha256 is the
-one the cache keys use (:func:`uwe.data.raw.sha256_of`, memoised), so nothing is hashed twice.
+one the cache keys use (:func:`uwe.files.sha256_of`, memoised), so nothing is hashed twice.
 
 A file that differs (another release, a truncated download, an edited copy) is an error naming the file,
 what was expected and what was found, and the fix. With ``data.allow_unknown_versions=true`` (or
@@ -28,6 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from uwe.data.errors import DataError
+from uwe.files import sha256_of
 
 MANIFEST = Path(__file__).with_name("known_files.json")
 ENV_VAR = "UWE_ALLOW_UNKNOWN_DATA"
@@ -125,7 +126,6 @@ def unknown_version_error(mismatches: list[Mismatch]) -> UnknownVersionError:
 
 def describe_root(root: str | os.PathLike) -> dict:
     """The manifest of the raw files under ``root`` (every file of :data:`uwe.data.root.SOURCES`)."""
-    from uwe.data.raw import sha256_of
     from uwe.data.root import SOURCES, locate
 
     root = Path(root)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -27,6 +26,7 @@ from uwe.data.readers.vacancies import read_vacancies
 from uwe.data.root import SOURCES, locate, resolve_root
 from uwe.data.splits import class_uniform_split, seeded_split
 from uwe.data.text import split_labels
+from uwe.files import sha256_of
 
 log = logging.getLogger(__name__)
 
@@ -42,21 +42,6 @@ def read_skillmatch_path(path: Path | None) -> Path:
               "the SkillMatch-1K authors' release; then set data.skillmatch_path=/path/to/skillmatch.csv")]
         )
     return path
-
-
-@lru_cache(maxsize=None)
-def file_sha256(path: Path, size: int, mtime_ns: int) -> str:
-    """sha256 of a file; size and mtime are part of the memo key so an edited file is hashed anew."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def sha256_of(path: Path) -> str:
-    st = path.stat()
-    return file_sha256(path, st.st_size, st.st_mtime_ns)
 
 
 class RawData:

