@@ -55,6 +55,17 @@ def test_summary_json_command(real_catalog, capsys):
     assert json.loads(capsys.readouterr().out) == REFERENCE
 
 
+def test_every_task_records_the_sources_its_registry_entry_names(real_catalog):
+    from uwe.data.tasks.registry import TASKS
+
+    for key in real_catalog.task_keys():
+        name, split = key.split("/")
+        task = real_catalog.task(name, split)
+        assert list(task.sources) == list(TASKS[name].sources[split]), key
+        assert all(task.sources.values()), key  # each a version and sha256 prefix
+    assert list(real_catalog.task("job2skill", "val").sources) == ["esco_v1.1.1_classification", "vacancies"]
+
+
 def test_protocol_counts_behind_the_sizes(real_catalog):
     # jobnorm: 15,463 rows, one URI outside ESCO v1.1.1 -> 15,462 mapped rows.
     assert real_catalog.task("jobnorm").dropped == {"uri_not_in_esco": 1}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from uwe.data import graphs as graph_builders
@@ -93,7 +94,12 @@ class Catalog:
             versions = self.raw.versions(list(sources))
             entry = cache_key("task", f"{name}/{split}", versions)
             path = self._path("tasks", f"{name}-{split}", entry)
-            self._memo[key] = cached(RankingTask, path, entry, lambda: spec.build(self.raw, split))
+
+            def build() -> RankingTask:
+                # the registry names a task's sources (one place); its builder only reads them
+                return replace(spec.build(self.raw, split), sources=versions)
+
+            self._memo[key] = cached(RankingTask, path, entry, build)
         return self._memo[key]
 
     def graph(self, name: str) -> TrainingGraph:

@@ -5,10 +5,6 @@ from __future__ import annotations
 from uwe.data.raw import RawData
 from uwe.data.task import RankingTask, build_task
 
-TEST_SOURCES = ["esco_v1.1.1_classification", "esco_v1.1.1_relations"]
-VAL_SOURCES = ["esco_v1.1.1_classification", "vacancies"]
-
-
 def occupation_skill_pairs(raw: RawData) -> tuple[list[tuple[str, str]], int]:
     """(occupation label, skill label) for essential AND optional relations; and how many rows name a URI
     missing from the classification export (dropped)."""
@@ -41,13 +37,11 @@ def job2skill(raw: RawData, split: str) -> RankingTask:
     skills = list(raw.esco_labels("v1.1.1", "skills").values())
     if split == "test":
         pairs, unknown = occupation_skill_pairs(raw)
-        sources = TEST_SOURCES
     else:
         pairs, unknown = _exact(_vacancy_val_pairs(raw), set(skills), 1)
-        sources = VAL_SOURCES
     return build_task(
-        "job2skill", split, pairs, skills, sources=raw.versions(sources),
-        target_space="esco_v1.1.1_skills", dropped={"unmapped_label": unknown} if unknown else {},
+        "job2skill", split, pairs, skills, target_space="esco_v1.1.1_skills",
+        dropped={"unmapped_label": unknown} if unknown else {},
     )
 
 
@@ -55,13 +49,13 @@ def skill2job(raw: RawData, split: str) -> RankingTask:
     if split == "test":
         pairs, unknown = occupation_skill_pairs(raw)
         targets = list(raw.esco_labels("v1.1.1", "occupations").values())
-        sources, space = TEST_SOURCES, "esco_v1.1.1_occupations"
+        space = "esco_v1.1.1_occupations"
     else:
         skills = set(raw.esco_labels("v1.1.1", "skills").values())
         pairs, unknown = _exact(_vacancy_val_pairs(raw), skills, 1)
         targets = [t for t, _ in pairs]
-        sources, space = VAL_SOURCES, "vacancy_val_titles"
+        space = "vacancy_val_titles"
     return build_task(
-        "skill2job", split, [(s, o) for o, s in pairs], targets, sources=raw.versions(sources),
-        target_space=space, dropped={"unmapped_label": unknown} if unknown else {},
+        "skill2job", split, [(s, o) for o, s in pairs], targets, target_space=space,
+        dropped={"unmapped_label": unknown} if unknown else {},
     )

@@ -16,7 +16,6 @@ def jobnorm(raw: RawData, split: str) -> RankingTask:
     pairs = [(t, occ[u]) for t, u in zip(titles["title"], uris) if u in occ]
     return build_task(
         "jobnorm", split, pairs, occ.values(),
-        sources=raw.versions(["esco_v1.1.1_classification", "jobbert_eval"]),
         target_space="esco_v1.1.1_occupations",
         dropped={"uri_not_in_esco": unmapped} if unmapped else {},
     )

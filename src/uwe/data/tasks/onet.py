@@ -17,7 +17,7 @@ def onet_job2skill(raw: RawData, split: str) -> RankingTask:
     pairs = onet_title_skill_pairs(raw)
     return build_task(
         "onet_job2skill", split, pairs, [e for _, e in pairs],
-        sources=raw.versions(["onet"]), target_space="onet_29.2_tech_skills",
+        target_space="onet_29.2_tech_skills",
     )
 
 
@@ -25,7 +25,7 @@ def onet_skill2job(raw: RawData, split: str) -> RankingTask:
     pairs = onet_title_skill_pairs(raw)
     return build_task(
         "onet_skill2job", split, [(e, t) for t, e in pairs], raw.onet_titles().values(),
-        sources=raw.versions(["onet"]), target_space="onet_29.2_occupations",
+        target_space="onet_29.2_occupations",
     )
 
 
@@ -35,5 +35,5 @@ def onet_jobnorm(raw: RawData, split: str) -> RankingTask:
     pairs = [(a, titles[c]) for c, a in zip(alt["O*NET-SOC Code"], alt["Alternate Title"]) if c in titles]
     return build_task(
         "onet_jobnorm", split, pairs, titles.values(),
-        sources=raw.versions(["onet"]), target_space="onet_29.2_occupations",
+        target_space="onet_29.2_occupations",
     )

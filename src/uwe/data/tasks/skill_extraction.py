@@ -18,7 +18,6 @@ def skill_extraction(domain: str):
         task = build_task(
             f"skill_extraction_{domain}", split, zip(rows["sentence"][keep], labels[keep]),
             raw.esco_labels("v1.1.0", "skills").values(),
-            sources=raw.versions(["esco_v1.1.0_classification", "skill_extraction"]),
             target_space="esco_v1.1.0_skills",
             dropped={"no_skill_label": no_skill} if no_skill else {},
         )

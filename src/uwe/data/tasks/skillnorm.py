@@ -12,6 +12,5 @@ def skillnorm(raw: RawData, split: str) -> RankingTask:
     return build_task(
         "skillnorm", split, ((a, s) for a in aliases for s in classes[a]),
         raw.esco_labels("v1.1.1", "skills").values(),
-        sources=raw.versions(["esco_v1.1.1_classification"]),
         target_space="esco_v1.1.1_skills",
     )

@@ -24,19 +24,17 @@ def skillsim(raw: RawData, split: str) -> RankingTask:
     keep = set(test_queries if split == "test" else val_queries)
     return build_task(
         "skillsim", split, [p for p in pairs if p[0] in keep], [x for p in pairs for x in p],
-        sources=raw.versions(["esco_v1.1.1_classification", "esco_v1.1.1_relations"]),
         target_space="skillsim_esco_skills", surrogate=SURROGATE,
     )
 
 
 def skillmatch(raw: RawData, split: str) -> RankingTask:
     """Real SkillMatch-1K: query skill_a, label skill_b, targets both columns; 10% of pairs val (seed 42)."""
-    sources = raw.versions(["skillmatch"])
     df = read_skillmatch(raw.skillmatch_path)
     pairs = [f"{a.strip()}\t{b.strip()}" for a, b in zip(df["skill_a"], df["skill_b"])]
     val, test = seeded_split(pairs, 0.1, SEED)
     chosen = [tuple(p.split("\t")) for p in (test if split == "test" else val)]
     return build_task(
         "skillmatch", split, chosen, [*df["skill_a"], *df["skill_b"]],
-        sources=sources, target_space="skillmatch_skills",
+        target_space="skillmatch_skills",
     )
