@@ -7,9 +7,11 @@
     python experiments/study.py merging experiments/merging --compare experiments/transfer/runs/*/results.json
 
 ``collect`` copies each finished job's results.json (and its CSV log) of a Hydra sweep folder into
-``<study>/runs/<run name>/``, the name made from the run's config (training mix, loss, head, seed). The other
-commands read ``<study>/runs/*/results.json`` and the MiniLM zero-shot baseline
-(experiments/baselines/minilm_zero_shot.results.json) and write ``<study>/results.md`` and PNG plots.
+``<study>/runs/<run name>/``, the name made from the run's config (training mix, loss, head, seed); a zero-shot
+eval.py job (no training mix, no checkpoint) goes to ``<study>/zero_shot/<head>/``. The other commands read
+``<study>/runs/*/results.json`` and the MiniLM zero-shot baseline
+(experiments/baselines/minilm_zero_shot.results.json) and write ``<study>/results.md`` and PNG plots; the head
+ablation also compares each head with its own zero-shot run where ``<study>/zero_shot/`` has one.
 Numbers are MAP in percent on the full test split.
 """
 
@@ -56,22 +58,38 @@ def head_name(config: dict) -> str:
     return head["name"] + (f" tau_a={head['tau_a']:g}" if "tau_a" in head else "")
 
 
+def folder_safe(name: str) -> str:
+    return name.replace(" - ", "-minus-").replace(" ", "-").replace("(", "").replace(")", "").replace("=", "")
+
+
 def run_name(config: dict) -> str:
     """A folder name for one run: mix, loss, head, seed."""
     parts = [mix_name(config), loss_name(config), head_name(config), f"seed{config['seed']}"]
-    return "_".join(p.replace(" - ", "-minus-").replace(" ", "-").replace("(", "").replace(")", "").replace("=", "")
-                    for p in parts)
+    return "_".join(folder_safe(p) for p in parts)
+
+
+def is_zero_shot(config: dict) -> bool:
+    """An eval.py run of an untrained encoder: no training mix and no checkpoint."""
+    return "task_mix" not in config and not config.get("ckpt_path") and config.get("model", {}).get("kind") == "encoder"
 
 
 # -- reading --------------------------------------------------------------------------------------------------
 def collect(sweep: Path, into: Path) -> list[Path]:
-    """Copy every finished job of ``sweep`` into ``into/runs/<run name>/`` (results.json, csv/metrics.csv)."""
+    """Copy every finished job of ``sweep`` into ``into/runs/<run name>/`` (results.json, csv/metrics.csv), or a
+    zero-shot eval.py job into ``into/zero_shot/<head>/``; other eval.py jobs (a checkpoint's) are skipped."""
     copied = []
     for results in sorted(sweep.rglob("results.json")):  # rglob: a job folder named after a path override nests
         record = json.loads(results.read_text())
         if record.get("split") != "test" or record.get("subsampled"):
             continue
-        dest = into / "runs" / run_name(record["config"])
+        config = record["config"]
+        if "task_mix" in config:
+            dest = into / "runs" / run_name(config)
+        elif is_zero_shot(config):
+            dest = into / "zero_shot" / folder_safe(head_name(config))
+        else:
+            print(f"skipped {results}: an eval.py run of a checkpoint, not a study run or a zero-shot reference")
+            continue
         dest.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(results, dest / "results.json")
         if (results.parent / "csv" / "metrics.csv").is_file():
@@ -97,6 +115,13 @@ def task_map(record: dict) -> dict[str, float]:
 
 def baseline() -> dict[str, float]:
     return task_map(json.loads(BASELINE.read_text()))
+
+
+def zero_shot_runs(study: Path, key) -> dict[str, dict[str, float]]:
+    """Per-task MAP of the zero-shot references, by ``key(config)``: the baseline, then ``<study>/zero_shot/*``."""
+    records = [json.loads(BASELINE.read_text())]
+    records += [json.loads(p.read_text()) for p in sorted((study / "zero_shot").glob("*/results.json"))]
+    return {key(r["config"]): task_map(r) for r in records}
 
 
 # -- tables ---------------------------------------------------------------------------------------------------
@@ -155,6 +180,8 @@ def heatmap(gains: dict[str, dict[str, float]], names: list[str], path: Path, ti
 
 
 def ablation(study: Path, by: str) -> str:
+    """Mean ± half-range of the seeds per variant. For ``by="head"``, each head's own zero-shot run (from
+    ``<study>/zero_shot/``) is a row too, and a second table and plot give the gain of training over it."""
     key = {"loss": loss_name, "head": head_name}[by]
     base = baseline()
     runs = group(load_runs(study), key)
@@ -162,25 +189,37 @@ def ablation(study: Path, by: str) -> str:
     stats = {n: {c: mean_spread([m[c] for m in ms]) for c in COLUMNS} for n, ms in runs.items()}
     for n, s in stats.items():
         rows[f"{n} (seeds: {len(runs[n])})"] = {c: f"{m:.2f} ± {h:.2f}" for c, (m, h) in s.items()}
-    bars(stats, runs, study / f"ablation_{by}.png", f"{by} ablation: MAP gain over MiniLM zero-shot (mean of seeds; bars: min to max)", base)
-    return markdown(rows)
+    bars(stats, runs, study / f"ablation_{by}.png",
+         f"{by} ablation: MAP gain over MiniLM zero-shot (mean of seeds; bars: min to max)", {n: base for n in stats})
+    md = markdown(rows)
+    own = {n: z for n, z in zero_shot_runs(study, key).items() if n in stats} if by == "head" else {}
+    if own:
+        rows = {f"{n} zero-shot": {c: f"{z[c]:.2f}" for c in COLUMNS} for n, z in own.items()}
+        rows |= {f"{n} trained (seeds: {len(runs[n])})": {c: f"{stats[n][c][0]:.2f} ({stats[n][c][0] - z[c]:+.2f})"
+                                                          for c in COLUMNS} for n, z in own.items()}
+        bars({n: stats[n] for n in own}, runs, study / f"ablation_{by}_vs_own_zero_shot.png",
+             f"{by} ablation: MAP gain of training over the same {by}'s zero-shot (mean of seeds; bars: min to max)",
+             own)
+        md += f"\n\n## Each {by} against its own zero-shot (gain of training in brackets)\n\n" + markdown(rows)
+    return md
 
 
-def bars(stats: dict, runs: dict, path: Path, title: str, base: dict[str, float]) -> None:
-    """Per variant and column: the mean gain over ``base`` (MAP points), error bars from the seeds' min to max."""
+def bars(stats: dict, runs: dict, path: Path, title: str, bases: dict[str, dict[str, float]]) -> None:
+    """Per variant ``n`` and column: the mean gain over ``bases[n]`` (MAP points), error bars from the seeds'
+    min to max."""
     names = list(stats)
     width = 0.8 / len(names)
     fig, ax = plt.subplots(figsize=(13, 4.8))
     for i, n in enumerate(names):
         xs = [x + i * width for x in range(len(COLUMNS))]
-        gains = [stats[n][c][0] - base[c] for c in COLUMNS]
+        gains = [stats[n][c][0] - bases[n][c] for c in COLUMNS]
         lo = [stats[n][c][0] - min(m[c] for m in runs[n]) for c in COLUMNS]
         hi = [max(m[c] for m in runs[n]) - stats[n][c][0] for c in COLUMNS]
         seeds = len(runs[n])
         ax.bar(xs, gains, width, yerr=[lo, hi], capsize=2, label=f"{n} ({seeds} seed{'s' if seeds > 1 else ''})")
     ax.axhline(0, color="k", lw=0.8)
     ax.set_xticks([x + 0.4 - width / 2 for x in range(len(COLUMNS))], COLUMNS, rotation=30, ha="right")
-    ax.set_ylabel("MAP gain over MiniLM zero-shot (points)")
+    ax.set_ylabel("MAP gain (points)")
     ax.set_title(title)
     ax.legend(fontsize=8)
     fig.tight_layout()

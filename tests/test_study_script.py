@@ -75,3 +75,44 @@ def test_collect_copies_finished_test_runs_under_their_names(tmp_path):
     copied = study.collect(sweep, tmp_path / "study")
     assert copied == [tmp_path / "study" / "runs" / "all_m2m_infonce_cosine_seed7"]
     assert (copied[0] / "metrics.csv").read_text() == "step\n1\n"
+
+
+def eval_config(head: dict, ckpt_path=None) -> dict:
+    """An eval.py config: no training mix."""
+    return {"model": {"kind": "encoder"}, "head": head, "seed": 42, "ckpt_path": ckpt_path}
+
+
+def test_collect_files_zero_shot_eval_runs_by_head_and_skips_checkpoint_evals(tmp_path):
+    sweep = tmp_path / "sweep"
+    jobs = {"0_zs": eval_config({"name": "soft_li", "tau_a": 0.1}),
+            "1_ckpt": eval_config({"name": "cosine"}, ckpt_path="run/last.ckpt")}
+    for job, cfg in jobs.items():
+        (sweep / job).mkdir(parents=True)
+        (sweep / job / "results.json").write_text(json.dumps(record(cfg, {"jobnorm": 0.5}, 0.5)))
+    assert study.collect(sweep, tmp_path / "study") == [tmp_path / "study" / "zero_shot" / "soft_li-tau_a0.1"]
+
+
+def test_head_ablation_compares_each_head_with_its_own_zero_shot(tmp_path, monkeypatch):
+    tasks = [c for c in study.COLUMNS if c != "macro"]
+    base = tmp_path / "base.json"
+    base.write_text(json.dumps(record(eval_config({"name": "cosine"}), {t: 0.30 for t in tasks}, 0.35)))
+    monkeypatch.setattr(study, "BASELINE", base)
+    s = tmp_path / "s"
+    soft = {"name": "soft_li", "tau_a": 0.1}
+    for name, head, seed, m in [("c42", {"name": "cosine"}, 42, 0.32), ("c43", {"name": "cosine"}, 43, 0.34),
+                                ("s42", soft, 42, 0.31), ("s43", soft, 43, 0.31)]:
+        (s / "runs" / name).mkdir(parents=True)
+        (s / "runs" / name / "results.json").write_text(json.dumps(record(config(head=head, seed=seed),
+                                                                          {t: m for t in tasks}, m)))
+    (s / "zero_shot" / "soft_li").mkdir(parents=True)
+    (s / "zero_shot" / "soft_li" / "results.json").write_text(
+        json.dumps(record(eval_config(soft), {t: 0.28 for t in tasks}, 0.27)))
+    md = study.ablation(s, "head")
+    assert "| cosine (seeds: 2) | 33.00 ± 1.00 |" in md  # mean of 32 and 34, half their range
+    assert "| soft_li tau_a=0.1 zero-shot | 28.00 |" in md
+    assert "| cosine trained (seeds: 2) | 33.00 (+3.00) |" in md  # against the baseline, cosine's own zero-shot
+    assert "| soft_li tau_a=0.1 trained (seeds: 2) | 31.00 (+3.00) |" in md
+    assert md.rstrip().endswith("31.00 (+4.00) | 31.00 (+3.00) | 31.00 (+3.00) | 31.00 (+3.00) |")  # macro 27 -> 31
+    for png in ("ablation_head.png", "ablation_head_vs_own_zero_shot.png"):
+        assert (s / png).stat().st_size > 10_000
+    assert "own zero-shot" not in study.ablation(s, "loss")
