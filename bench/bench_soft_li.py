@@ -1,15 +1,15 @@
-"""soft_li inference scoring on the CPU: the plain chunked loop against the length-block path, in one run.
+"""Token-head inference scoring on the CPU: the plain chunked loop against the length-block path, in one run.
 
-    OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python bench/bench_soft_li.py [--targets 13896] [--dim 384] \
-        [--queries 200] [--batch 256] [--query-lengths 3 12] [--threads 1] [--bf16]
+    OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python bench/bench_soft_li.py [--head soft_li|maxsim] [--targets 13896] \
+        [--dim 384] [--queries 200] [--batch 256] [--query-lengths 3 12] [--threads 1] [--bf16]
 
 Random token states, shaped like the ESCO skill space: ``--targets`` targets with 1-16 real tokens each
 (uniform), padded to 16, D = ``--dim``; queries with ``--query-lengths`` real tokens (uniform, job-title-like),
 padded to 16. For each path, on ``--threads`` threads: p50 and p90 of ``--queries`` single-query calls of
 ``score_chunked`` (ms), and the throughput of one ``--batch``-query call (queries/s, ms per query).
-"old" is the base class's loop (``ScoringHead.score_chunked``: 128 x 128 blocks of ``soft_li_scores``), "new" is
-``SoftLateInteractionHead.score_chunked``; the one-off build of the new path's token space is timed apart,
-and the largest |new - old| on the batch is printed. ``--bf16`` adds "bf16", the opt-in
+"old" is the base class's loop (``ScoringHead.score_chunked``: 128 x 128 blocks of the head's plain formula,
+``soft_li_scores`` or ``maxsim_scores``), "new" is the head's own ``score_chunked`` (``TokenSpaceHead``); the one-off build of the new path's token space is timed apart,
+and the largest |new - old| on the batch is printed. ``--bf16`` (soft_li) adds "bf16", the opt-in
 ``SoftLateInteractionHead(bf16_inference=True)`` (not exact), with its largest error and top-10 overlap.
 """
 
@@ -22,7 +22,7 @@ import time
 import torch
 
 from uwe.models.embeddings import Embeddings
-from uwe.models.heads import ScoringHead, SoftLateInteractionHead
+from uwe.models.heads import HEADS, ScoringHead, SoftLateInteractionHead
 
 WIDTH = 16
 
@@ -47,22 +47,25 @@ def single_query_ms(score, queries: Embeddings) -> list[float]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--head", choices=("soft_li", "maxsim"), default="soft_li")
     p.add_argument("--targets", type=int, default=13_896)
     p.add_argument("--dim", type=int, default=384)
     p.add_argument("--queries", type=int, default=200, help="single-query calls timed per path")
     p.add_argument("--batch", type=int, default=256, help="queries in the throughput call")
     p.add_argument("--query-lengths", type=int, nargs=2, default=(3, 12), metavar=("MIN", "MAX"))
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--bf16", action="store_true", help="also time the opt-in bf16_inference head")
+    p.add_argument("--bf16", action="store_true", help="also time the opt-in bf16_inference head (soft_li)")
     args = p.parse_args()
+    if args.bf16 and args.head != "soft_li":
+        p.error("--bf16 is an option of --head soft_li only")
     torch.set_num_threads(args.threads)
     g = torch.Generator().manual_seed(0)
     t = random_embeddings(torch.randint(1, WIDTH + 1, (args.targets,), generator=g), args.dim, g)
     lo, hi = args.query_lengths
     singles = random_embeddings(torch.randint(lo, hi + 1, (args.queries,), generator=g), args.dim, g)
     batch = random_embeddings(torch.randint(lo, hi + 1, (args.batch,), generator=g), args.dim, g)
-    head, bf16_head = SoftLateInteractionHead(), SoftLateInteractionHead(bf16_inference=True)
-    print(f"{args.targets} targets ({int(t.mask.sum())} real tokens of {t.mask.numel()}), D={args.dim}, "
+    head, bf16_head = HEADS.build(args.head), SoftLateInteractionHead(bf16_inference=True)
+    print(f"head {args.head}: {args.targets} targets ({int(t.mask.sum())} real tokens of {t.mask.numel()}), D={args.dim}, "
           f"queries with {lo}-{hi} real tokens, {torch.get_num_threads()} thread(s)")
 
     start = time.perf_counter()

@@ -1,4 +1,4 @@
-"""The soft_li inference path (length blocks of real tokens) against the plain ``soft_li_scores`` formula."""
+"""The soft_li and maxsim inference paths (length blocks of real tokens) against their plain formulas."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ import pytest
 import torch
 
 from uwe.models.embeddings import Embeddings
-from uwe.models.heads import CosineHead, SoftLateInteractionHead, cosine_scores, soft_li_scores
-from uwe.models.heads import soft_li_space, token_space
+from uwe.models.heads import (CosineHead, MaxSimHead, SoftLateInteractionHead, cosine_scores, maxsim_scores,
+                              maxsim_space_scores, soft_li_scores)
+from uwe.models.heads import maxsim, soft_li_space, space_scores, token_space
 from uwe.models.heads.memo import TensorMemo
-from uwe.models.heads.soft_li_space import _query_blocks, soft_li_space_scores
+from uwe.models.heads.soft_li_space import soft_li_space_scores
+from uwe.models.heads.space_scores import query_blocks
 from uwe.models.heads.token_space import build_token_space
 
 
@@ -121,10 +123,10 @@ def test_block_sizes_do_not_change_scores(block_tokens, max_queries, max_query_t
 
 
 def test_query_blocks_respect_both_limits():
-    assert _query_blocks([3, 3, 3, 3], max_queries=3, max_query_tokens=100) == [(0, 3), (3, 4)]
-    assert _query_blocks([3, 3, 3, 3], max_queries=10, max_query_tokens=6) == [(0, 2), (2, 4)]
-    assert _query_blocks([9, 1, 1], max_queries=10, max_query_tokens=4) == [(0, 1), (1, 3)]  # a long query alone
-    assert _query_blocks([], max_queries=2, max_query_tokens=2) == []
+    assert query_blocks([3, 3, 3, 3], max_queries=3, max_query_tokens=100) == [(0, 3), (3, 4)]
+    assert query_blocks([3, 3, 3, 3], max_queries=10, max_query_tokens=6) == [(0, 2), (2, 4)]
+    assert query_blocks([9, 1, 1], max_queries=10, max_query_tokens=4) == [(0, 1), (1, 3)]  # a long query alone
+    assert query_blocks([], max_queries=2, max_query_tokens=2) == []
 
 
 def test_no_queries_and_bad_arguments():
@@ -211,7 +213,29 @@ def test_cosine_score_chunked_is_unchanged(chunk_size):
     assert len(head._normalized) == 1 and not scores.requires_grad
 
 
-@pytest.mark.parametrize("module", [soft_li_space, token_space])
+@pytest.mark.parametrize("module", [maxsim, soft_li_space, space_scores, token_space])
 def test_docstring_examples(module):
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+@pytest.mark.parametrize("pad", [float("nan"), 0.0])
+def test_maxsim_fast_path_equals_plain_formula(normalize, pad):
+    q, t = varied(pad=pad)
+    expected = maxsim_scores(q.tokens, q.mask, t.tokens, t.mask, normalize)
+    fast = maxsim_space_scores(q.tokens, q.mask, build_token_space(t.tokens, t.mask), normalize)
+    torch.testing.assert_close(fast, expected, rtol=1e-5, atol=1e-5)
+    head = MaxSimHead(normalize_query_tokens=normalize)
+    torch.testing.assert_close(head.score_chunked(q, t, 2), expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(head.score_once(q, t), expected, rtol=1e-5, atol=1e-5)
+    assert len(head._spaces) == 1  # score_chunked kept its space, score_once did not add one
+
+
+def test_maxsim_fast_path_in_float64_is_exact_and_small_query_blocks_agree():
+    q, t = varied(torch.float64)
+    expected = maxsim_scores(q.tokens, q.mask, t.tokens, t.mask)
+    space = build_token_space(t.tokens, t.mask)
+    torch.testing.assert_close(maxsim_space_scores(q.tokens, q.mask, space), expected, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(maxsim_space_scores(q.tokens, q.mask, space, True, 1, 3), expected,
+                               rtol=1e-12, atol=1e-12)

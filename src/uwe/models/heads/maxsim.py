@@ -6,7 +6,10 @@ import torch
 import torch.nn.functional as F
 
 from uwe.models.embeddings import Embeddings
-from uwe.models.heads.base import HEADS, ScoringHead, reduce_query_tokens, zero_padding
+from uwe.models.heads.base import HEADS, reduce_query_tokens, zero_padding
+from uwe.models.heads.space_scores import DEFAULT_QUERY_TOKENS, token_space_scores
+from uwe.models.heads.token_space import TokenBlock, TokenSpace
+from uwe.models.heads.token_space_head import TokenSpaceHead
 
 
 def maxsim_scores(
@@ -49,12 +52,66 @@ def maxsim_scores(
     return reduce_query_tokens(best, q_mask, normalize_query_tokens)
 
 
-@HEADS.register("maxsim")
-class MaxSimHead(ScoringHead):
-    """``maxsim_scores`` on the token states of queries and targets."""
+def _best(rows: torch.Tensor, block: TokenBlock, out: torch.Tensor) -> None:
+    """``out[m, k] = max_l <q_m, y_lk> / |y_lk|`` (= |q_m| max_l cos(q_m, y_lk)) for the block's targets.
 
-    needs_query_tokens = True
-    needs_target_tokens = True
+    Args:
+        rows: [Mq, D] real query tokens, in ``block.tokens.dtype``.
+        block: its targets' L tokens; the dots are viewed [Mq, L, count] and reduced over L.
+        out: [Mq, count] (a view into the scores of every block) written in place.
+    """
+    z = torch.mm(rows, block.tokens.T).to(out.dtype)
+    if block.length == 1:
+        torch.mul(z, block.inv_norm, out=out)
+        return
+    out.copy_(z.view(len(rows), block.length, block.count).mul_(block.inv_norm).amax(1))
+
+
+@torch.no_grad()
+def maxsim_space_scores(
+    q_tokens: torch.Tensor,
+    q_mask: torch.Tensor,
+    space: TokenSpace,
+    normalize_query_tokens: bool = True,
+    max_queries: int = 128,
+    max_query_tokens: int = DEFAULT_QUERY_TOKENS,
+) -> torch.Tensor:
+    """``maxsim_scores(q_tokens, q_mask, t_tokens, t_mask, normalize_query_tokens)`` for the targets of
+    ``space = build_token_space(t_tokens, t_mask)``, without gradients: per block of target tokens one GEMM of
+    the real query tokens against them, the best cosine over each target's tokens (a dense axis, since a
+    block's targets share their length), then one small GEMM that averages each query's tokens
+    (:func:`~uwe.models.heads.space_scores.token_space_scores`).
+
+    Args:
+        q_tokens: [Nq, Lq, D] query token states; q_mask: [Nq, Lq] bool, True for real tokens.
+        space: the targets, from :func:`~uwe.models.heads.token_space.build_token_space`.
+        normalize_query_tokens: as for ``maxsim_scores``.
+        max_queries, max_query_tokens: query block limits (whichever is reached first).
+
+    Returns:
+        [Nq, space.n_targets] scores in ``space.dtype``, targets in the order given to ``build_token_space``.
+
+    Examples:
+        The ``maxsim_scores`` example, through a token space:
+
+        >>> from uwe.models.heads.token_space import build_token_space
+        >>> space = build_token_space(torch.tensor([[[2.0, 0.0], [1.0, 1.0], [0.0, 9.0]]]),
+        ...                           torch.tensor([[True, True, False]]))
+        >>> maxsim_space_scores(torch.tensor([[[1.0, 0.0], [0.0, 1.0]]]), torch.tensor([[True, True]]), space)
+        tensor([[0.8536]])
+    """
+    return token_space_scores(q_tokens, q_mask, space, _best, 1.0, normalize_query_tokens, max_queries,
+                              max_query_tokens)
+
+
+@HEADS.register("maxsim")
+class MaxSimHead(TokenSpaceHead):
+    """``maxsim_scores`` on the token states of queries and targets.
+
+    Training (``forward``) scores in-batch pairs with ``maxsim_scores``; inference (``score_chunked``) with
+    ``maxsim_space_scores`` against the target space's real tokens grouped by length, kept per space
+    (:class:`~uwe.models.heads.token_space_head.TokenSpaceHead`): the same values up to float rounding.
+    """
 
     def __init__(self, normalize_query_tokens: bool = True):
         super().__init__()
@@ -62,6 +119,10 @@ class MaxSimHead(ScoringHead):
 
     def _score_block(self, q: Embeddings, t: Embeddings) -> torch.Tensor:
         return maxsim_scores(q.tokens, q.mask, t.tokens, t.mask, self.normalize_query_tokens)
+
+    def _space_scores(self, q_tokens: torch.Tensor, q_mask: torch.Tensor, space: TokenSpace,
+                      max_queries: int) -> torch.Tensor:
+        return maxsim_space_scores(q_tokens, q_mask, space, self.normalize_query_tokens, max_queries)
 
     def extra_repr(self) -> str:
         return f"normalize_query_tokens={self.normalize_query_tokens}"

@@ -6,10 +6,10 @@ import torch
 import torch.nn.functional as F
 
 from uwe.models.embeddings import Embeddings
-from uwe.models.heads.base import HEADS, ScoringHead, reduce_query_tokens, zero_padding
-from uwe.models.heads.memo import TensorMemo
+from uwe.models.heads.base import HEADS, reduce_query_tokens, zero_padding
 from uwe.models.heads.soft_li_space import soft_li_space_scores
-from uwe.models.heads.token_space import TokenSpace, build_token_space
+from uwe.models.heads.token_space import TokenSpace
+from uwe.models.heads.token_space_head import TokenSpaceHead
 
 
 def soft_li_scores(
@@ -66,13 +66,12 @@ def soft_li_scores(
 
 
 @HEADS.register("soft_li")
-class SoftLateInteractionHead(ScoringHead):
+class SoftLateInteractionHead(TokenSpaceHead):
     """``soft_li_scores`` on the token states of queries and targets (UWE's head).
 
     Training (``forward``) scores in-batch pairs with ``soft_li_scores``. Inference (``score_chunked``) scores
-    with ``soft_li_space_scores`` against the target space's real tokens grouped by length
-    (``build_token_space``), built on the first call for a space and kept while the same ``t.tokens`` and
-    ``t.mask`` tensors come back unmodified (``token_space``): the same values up to float rounding, 3-6x
+    with ``soft_li_space_scores`` against the target space's real tokens grouped by length, kept per space
+    (:class:`~uwe.models.heads.token_space_head.TokenSpaceHead`): the same values up to float rounding, 3-6x
     faster than chunked ``soft_li_scores`` on one CPU thread against 13,896 ESCO-sized targets, ~80% of the
     time in the query x target token GEMM that no exact method avoids (bench/bench_soft_li.py).
 
@@ -84,44 +83,18 @@ class SoftLateInteractionHead(ScoringHead):
             random states, see bench/bench_soft_li.py --bf16). For serving; reported numbers use float32.
     """
 
-    needs_query_tokens = True
-    needs_target_tokens = True
-
     def __init__(self, tau_a: float = 0.1, normalize_query_tokens: bool = True, bf16_inference: bool = False):
         super().__init__()
         self.tau_a = tau_a
         self.normalize_query_tokens = normalize_query_tokens
         self.bf16_inference = bf16_inference
-        self._spaces = TensorMemo()
 
     def _score_block(self, q: Embeddings, t: Embeddings) -> torch.Tensor:
         return soft_li_scores(q.tokens, q.mask, t.tokens, t.mask, self.tau_a, self.normalize_query_tokens)
 
-    def token_space(self, t: Embeddings, dtype: torch.dtype | None = None) -> TokenSpace:
-        """``build_token_space`` of ``t`` in ``dtype`` (default ``t.tokens.dtype``; bfloat16 matmuls when
-        ``bf16_inference``), from memory when ``t``'s tensors were seen before."""
-        dtype = t.tokens.dtype if dtype is None else dtype
-        matmul_dtype = torch.bfloat16 if self.bf16_inference else dtype
-        return self._spaces.get(lambda: build_token_space(t.tokens, t.mask, dtype, matmul_dtype=matmul_dtype),
-                                (t.tokens, t.mask), (dtype, matmul_dtype))
-
-    @torch.no_grad()
-    def score_once(self, q: Embeddings, t: Embeddings) -> torch.Tensor:
-        """``score_chunked`` against targets seen once: their token space is built and dropped, never memoised."""
-        self._check(q, t)
-        dtype = torch.promote_types(q.tokens.dtype, t.tokens.dtype)
-        matmul_dtype = torch.bfloat16 if self.bf16_inference else dtype
-        space = build_token_space(t.tokens, t.mask, dtype, matmul_dtype=matmul_dtype)
-        return soft_li_space_scores(q.tokens, q.mask, space, self.tau_a, self.normalize_query_tokens, self.chunk_size)
-
-    @torch.no_grad()
-    def score_chunked(self, q: Embeddings, t: Embeddings, chunk_size: int | None = None) -> torch.Tensor:
-        """Scores [Nq, Nt] of ``forward``, without gradients, ``chunk_size`` queries at a time (and at most
-        ``soft_li_space.DEFAULT_QUERY_TOKENS`` real query tokens) against all of ``t``'s token blocks."""
-        chunk_size = self._resolve_chunk_size(chunk_size)
-        self._check(q, t)
-        space = self.token_space(t, torch.promote_types(q.tokens.dtype, t.tokens.dtype))
-        return soft_li_space_scores(q.tokens, q.mask, space, self.tau_a, self.normalize_query_tokens, chunk_size)
+    def _space_scores(self, q_tokens: torch.Tensor, q_mask: torch.Tensor, space: TokenSpace,
+                      max_queries: int) -> torch.Tensor:
+        return soft_li_space_scores(q_tokens, q_mask, space, self.tau_a, self.normalize_query_tokens, max_queries)
 
     def extra_repr(self) -> str:
         extra = ", bf16_inference=True" if self.bf16_inference else ""
