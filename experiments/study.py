@@ -90,6 +90,8 @@ def collect(sweep: Path, into: Path) -> list[Path]:
         else:
             print(f"skipped {results}: an eval.py run of a checkpoint, not a study run or a zero-shot reference")
             continue
+        if "reused_from" in record and Path(record["reused_from"]).resolve() == (dest / "results.json").resolve():
+            continue  # a restarted sweep reused this very file: it is collected already
         dest.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(results, dest / "results.json")
         if (results.parent / "csv" / "metrics.csv").is_file():

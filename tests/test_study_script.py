@@ -116,3 +116,16 @@ def test_head_ablation_compares_each_head_with_its_own_zero_shot(tmp_path, monke
     for png in ("ablation_head.png", "ablation_head_vs_own_zero_shot.png"):
         assert (s / png).stat().st_size > 10_000
     assert "own zero-shot" not in study.ablation(s, "loss")
+
+
+def test_collect_leaves_a_run_alone_that_a_restarted_sweep_reused_from_the_study_itself(tmp_path):
+    study_dir = tmp_path / "study"
+    dest = study_dir / "runs" / "all_m2m_infonce_cosine_seed7"
+    dest.mkdir(parents=True)
+    original = json.dumps(record(config(seed=7), {"jobnorm": 0.5}, 0.5))
+    (dest / "results.json").write_text(original)
+    reused = {**json.loads(original), "reused_from": str(dest / "results.json")}
+    (tmp_path / "sweep" / "0_x").mkdir(parents=True)
+    (tmp_path / "sweep" / "0_x" / "results.json").write_text(json.dumps(reused))
+    assert study.collect(tmp_path / "sweep", study_dir) == []
+    assert (dest / "results.json").read_text() == original
