@@ -69,8 +69,11 @@ def run_name(config: dict) -> str:
 
 
 def is_zero_shot(config: dict) -> bool:
-    """An eval.py run of an untrained encoder: no training mix and no checkpoint."""
-    return "task_mix" not in config and not config.get("ckpt_path") and config.get("model", {}).get("kind") == "encoder"
+    """An eval.py run of an untrained encoder: no training mix and no checkpoint (``model.name``; before the
+    model registry, ``model.kind``)."""
+    model = config.get("model", {})
+    untrained = "task_mix" not in config and not config.get("ckpt_path")
+    return untrained and model.get("name", model.get("kind")) == "encoder"
 
 
 # -- reading --------------------------------------------------------------------------------------------------

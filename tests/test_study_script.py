@@ -79,13 +79,14 @@ def test_collect_copies_finished_test_runs_under_their_names(tmp_path):
 
 def eval_config(head: dict, ckpt_path=None) -> dict:
     """An eval.py config: no training mix."""
-    return {"model": {"kind": "encoder"}, "head": head, "seed": 42, "ckpt_path": ckpt_path}
+    return {"model": {"name": "encoder"}, "head": head, "seed": 42, "ckpt_path": ckpt_path}
 
 
 def test_collect_files_zero_shot_eval_runs_by_head_and_skips_checkpoint_evals(tmp_path):
     sweep = tmp_path / "sweep"
     jobs = {"0_zs": eval_config({"name": "soft_li", "tau_a": 0.1}),
-            "1_ckpt": eval_config({"name": "cosine"}, ckpt_path="run/last.ckpt")}
+            "1_ckpt": eval_config({"name": "cosine"}, ckpt_path="run/last.ckpt"),
+            "2_bm25": {**eval_config({"name": "cosine"}), "model": {"name": "bm25"}}}
     for job, cfg in jobs.items():
         (sweep / job).mkdir(parents=True)
         (sweep / job / "results.json").write_text(json.dumps(record(cfg, {"jobnorm": 0.5}, 0.5)))
