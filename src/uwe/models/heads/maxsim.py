@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from uwe.models.embeddings import Embeddings
 from uwe.models.heads.base import HEADS, reduce_query_tokens, zero_padding
 from uwe.models.heads.space_scores import DEFAULT_QUERY_TOKENS, token_space_scores
-from uwe.models.heads.token_space import TokenBlock, TokenSpace
+from uwe.models.heads.token_space import TokenSpace
 from uwe.models.heads.token_space_head import TokenSpaceHead
 
 
@@ -52,19 +52,10 @@ def maxsim_scores(
     return reduce_query_tokens(best, q_mask, normalize_query_tokens)
 
 
-def _best(rows: torch.Tensor, block: TokenBlock, out: torch.Tensor) -> None:
-    """``out[m, k] = max_l <q_m, y_lk> / |y_lk|`` (= |q_m| max_l cos(q_m, y_lk)) for the block's targets.
-
-    Args:
-        rows: [Mq, D] real query tokens, in ``block.tokens.dtype``.
-        block: its targets' L tokens; the dots are viewed [Mq, L, count] and reduced over L.
-        out: [Mq, count] (a view into the scores of every block) written in place.
-    """
-    z = torch.mm(rows, block.tokens.T).to(out.dtype)
-    if block.length == 1:
-        torch.mul(z, block.inv_norm, out=out)
-        return
-    out.copy_(z.view(len(rows), block.length, block.count).mul_(block.inv_norm).amax(1))
+def _best(z: torch.Tensor, inv_norm: torch.Tensor, out: torch.Tensor) -> None:
+    """``out[m, k] = max_l z[m, l, k] * inv_norm[l, k]`` (= |q_m| max_l cos(q_m, y_lk)): z [Mq, L, count] the dots
+    (overwritten), inv_norm [L, count] = 1 / |y|, out [Mq, count] written in place."""
+    out.copy_(z.mul_(inv_norm).amax(1))
 
 
 @torch.no_grad()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from uwe.models.heads.space_scores import DEFAULT_QUERY_TOKENS, token_space_scores
-from uwe.models.heads.token_space import TokenBlock, TokenSpace
+from uwe.models.heads.token_space import TokenSpace
 
 # Logits more than this below their target's largest are raised to it before exp: their attention weight,
 # under e^-80 = 1.8e-35 of the largest token's, moves a score (a weighted mean of cosines in [-1, 1]) by under
@@ -21,21 +21,10 @@ from uwe.models.heads.token_space import TokenBlock, TokenSpace
 MIN_LOGIT_GAP = -80.0
 
 
-def _attend(scaled: torch.Tensor, block: TokenBlock, out: torch.Tensor) -> None:
-    """``out[m, k] = sum_l softmax_l(z[m, l, k]) z[m, l, k] / |y_lk|`` with ``z = scaled @ block.tokens.T``.
-
-    Args:
-        scaled: [Mq, D] real query tokens divided by tau_a, so z is the attention logit <q, y> / tau_a; in
-            ``block.tokens.dtype``.
-        block: its targets' L tokens; z is viewed [Mq, L, count] and reduced over L.
-        out: [Mq, count] (a view into the scores of every block) written in place; z is computed in its dtype.
-    """
-    z = torch.mm(scaled, block.tokens.T).to(out.dtype)
-    if block.length == 1:  # softmax over one token is 1
-        torch.mul(z, block.inv_norm, out=out)
-        return
-    z = z.view(len(scaled), block.length, block.count)
-    cos_scaled = z * block.inv_norm  # |q| cos(q, y) / tau_a
+def _attend(z: torch.Tensor, inv_norm: torch.Tensor, out: torch.Tensor) -> None:
+    """``out[m, k] = sum_l softmax_l(z[m, l, k]) z[m, l, k] * inv_norm[l, k]``: z [Mq, L, count] the attention
+    logits <q, y> / tau_a (overwritten), inv_norm [L, count] = 1 / |y|, out [Mq, count] written in place."""
+    cos_scaled = z * inv_norm  # |q| cos(q, y) / tau_a
     z.sub_(z.amax(1, keepdim=True)).clamp_min_(MIN_LOGIT_GAP).exp_()  # unnormalised attention, in place
     torch.div(cos_scaled.mul_(z).sum(1), z.sum(1), out=out)
 

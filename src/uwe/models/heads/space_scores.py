@@ -19,9 +19,11 @@ from uwe.models.heads.token_space import TokenBlock, TokenSpace
 # Real query tokens per block: 512 x 2048 target tokens of scores is 4 MiB (see token_space.DEFAULT_BLOCK_TOKENS).
 DEFAULT_QUERY_TOKENS = 512
 
-# reduce_block(scaled, block, out): scaled [Mq, D] real query tokens times 1 / tau; writes out [Mq, block.count]
-# with each query token's score against each of the block's targets, times |q| / tau.
-BlockReduce = Callable[[torch.Tensor, TokenBlock, torch.Tensor], None]
+# reduce_block(z, inv_norm, out): z [Mq, L, count] the logits <q, y> / tau of Mq real query tokens against the L
+# tokens of a block's targets (L >= 2; may be overwritten), inv_norm [L, count] = 1 / |y|; writes out
+# [Mq, count] with each query token's score against each target, times |q| / tau. One token needs no
+# reduction: its score is z * inv_norm for every head.
+BlockReduce = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], None]
 
 
 def query_blocks(lengths: list[int], max_queries: int, max_query_tokens: int) -> list[tuple[int, int]]:
@@ -40,6 +42,15 @@ def query_blocks(lengths: list[int], max_queries: int, max_query_tokens: int) ->
     if start < len(lengths):
         blocks.append((start, len(lengths)))
     return blocks
+
+
+def _score_block(scaled: torch.Tensor, block: TokenBlock, out: torch.Tensor, reduce_block: BlockReduce) -> None:
+    """One GEMM of the query tokens against ``block``'s tokens, reduced over each target's tokens into ``out``."""
+    z = torch.mm(scaled, block.tokens.T).to(out.dtype)
+    if block.length == 1:
+        torch.mul(z, block.inv_norm, out=out)
+    else:
+        reduce_block(z.view(len(scaled), block.length, block.count), block.inv_norm, out)
 
 
 @torch.no_grad()
@@ -82,7 +93,7 @@ def token_space_scores(
         per_token = torch.empty(len(rows), space.n_targets, dtype=space.dtype, device=device)
         scaled = (rows * (1.0 / tau)).to(space.matmul_dtype)
         for block in space.blocks:
-            reduce_block(scaled, block, per_token[:, block.start : block.start + block.count])
+            _score_block(scaled, block, per_token[:, block.start : block.start + block.count], reduce_block)
         # Sum (or mean) over each query's tokens as one GEMM with a [queries, Mq] weight matrix: contiguous
         # token segments, with tau and 1 / |q_i| folded into the weights.
         block_lengths = lengths[start:stop]
