@@ -131,6 +131,9 @@ def write_root(root: Path) -> Path:
         {
             "title": [f"title {i}" for i in range(10)],
             "skill_name": [["python", "statistics "] if i % 2 else ["bake bread", "old v1.2 skill"] for i in range(10)],
+            # graded preferences (uwe.train.preferences): the first skill is named more often or more surely
+            "skill_prob_avg": [[0.9, 0.6] if i % 3 else [0.7, 0.65] for i in range(10)],
+            "skill_occurrence_pct": [[1.0, 0.5] if i % 2 else [1.0, 1.0] for i in range(10)],
         }
     ).to_parquet(vac / "job_skill_val.parquet")
     onet = root / "onet" / "29.2"

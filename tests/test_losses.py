@@ -112,14 +112,17 @@ def test_sampled_pairs_can_be_given_and_are_checked():
 def test_large_scores_are_stable():
     scores = torch.tensor([[1.0, 0.9], [0.8, 1.0]]) * 1e3
     pos = torch.eye(2, dtype=torch.bool)
-    for name in LOSSES:
-        assert torch.isfinite(build_loss(name)(scores, pos, 0.01))
+    for name, cls in LOSSES.items():
+        if getattr(cls, "triples", False):  # a preference loss: (chosen, rejected) scores, not a matrix
+            assert torch.isfinite(build_loss(name, temperature=0.01)(scores, scores.flip(1)))
+        else:
+            assert torch.isfinite(build_loss(name)(scores, pos, 0.01))
 
 
 def test_build_loss_and_errors():
     assert isinstance(build_loss("m2m_infonce", denominator="mask_other_positives"), M2MInfoNCELoss)
     assert build_loss("m2m_infonce").denominator == "all"
-    with pytest.raises(ValueError, match="unknown loss 'supcon'; valid: infonce, m2m_infonce, sym_infonce"):
+    with pytest.raises(ValueError, match="unknown loss 'supcon'; valid: infonce, m2m_infonce, rankpo, sym_infonce"):
         build_loss("supcon")
     with pytest.raises(ValueError, match="unknown denominator 'none'; valid: all, mask_other_positives"):
         M2MInfoNCELoss("none")

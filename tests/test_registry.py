@@ -111,7 +111,7 @@ def test_the_same_definition_registered_again_replaces_itself():
 
 @pytest.mark.parametrize("registry, message", [
     (HEADS, "unknown head 'colbert'; valid: cosine, maxsim, soft_li, soft_li_pooled"),
-    (LOSSES, "unknown loss 'colbert'; valid: infonce, m2m_infonce, sym_infonce"),
+    (LOSSES, "unknown loss 'colbert'; valid: infonce, m2m_infonce, rankpo, sym_infonce"),
     (POOLINGS, "unknown pooling 'colbert'; valid: cls, mean"),
     (MODELS, "unknown model 'colbert'; valid: bm25, encoder, random"),
 ])
@@ -127,7 +127,7 @@ def test_unknown_names_list_the_valid_ones(registry, message):
 def test_registries_are_read_only_mappings_in_registration_order():
     assert list(HEADS) == ["cosine", "maxsim", "soft_li_pooled", "soft_li"]
     assert HEADS.names() == ["cosine", "maxsim", "soft_li", "soft_li_pooled"]
-    assert dict(LOSSES.items()) == {name: LOSSES[name] for name in ["infonce", "sym_infonce", "m2m_infonce"]}
+    assert dict(LOSSES.items()) == {name: LOSSES[name] for name in ["infonce", "sym_infonce", "m2m_infonce", "rankpo"]}
     assert "cls" in POOLINGS and "tokens" not in POOLINGS and POOLINGS.get("max") is None
     with pytest.raises(KeyError):
         HEADS["colbert"]

@@ -124,11 +124,13 @@ def check_train_config(cfg: DictConfig) -> None:
     check_float(cfg, "warmup_ratio", 0.0, maximum=1.0)
     check_int(cfg, "batch.nodes")
     check_int(cfg, "batch.max_tokens")
+    check_int(cfg, "batch.triples")
     check_bool(cfg, "batch.packed")
     check_int(cfg, "val.every_n_steps")
     check_int(cfg, "val.max_queries", nullable=True)
     check_names(cfg, "val.tasks")
     check_bool(cfg, "export")
+    _check_second_stage(cfg)
     steps = _get(cfg, "trainer.max_steps")
     if steps is not _MISSING and (not _is_int(steps) or not (steps >= 1 or steps == -1)):
         raise ConfigError(f"trainer.max_steps={steps!r} is not valid: expected an integer >= 1 (or -1: no limit)")
@@ -138,3 +140,17 @@ def check_train_config(cfg: DictConfig) -> None:
             continue  # dropped from the mix (leave-one-out: conf/task_mix/no_*.yaml)
         check_float(cfg, f"task_mix.graphs.{name}.alpha", 0.0, above_minimum=True)
         check_float(cfg, f"task_mix.graphs.{name}.tau", 0.0, above_minimum=True)
+
+
+def _check_second_stage(cfg: DictConfig) -> None:
+    """A preference loss (``loss=rankpo``) needs the model it starts from, and that model must exist."""
+    from uwe.models.losses import LOSSES  # torch: imported only when a train config is checked
+
+    name, init_from = _get(cfg, "loss.name"), _get(cfg, "init_from")
+    init_from = None if init_from is _MISSING else init_from
+    if name in LOSSES and getattr(LOSSES[name], "triples", False) and not init_from:
+        raise ConfigError(f"loss={name} is a second training stage: pass init_from=<stage-1 .ckpt or export folder>, "
+                          "e.g. init_from=outputs/cpu_long/latest/checkpoints/last.ckpt")
+    if init_from and not Path(str(init_from)).expanduser().exists():
+        raise ConfigError(f"init_from={init_from}: no such file or folder; pass a .ckpt written by train.py "
+                          "(checkpoints/) or a folder written by `uwe export`")

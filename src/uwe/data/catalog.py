@@ -11,6 +11,7 @@ from uwe.data.errors import UnknownNameError
 from uwe.data.graph import TrainingGraph
 from uwe.data.leakage import test_pair_set
 from uwe.data.raw import RawData
+from uwe.data.tasks.esco_relations import GRADED_TASKS, relation_gains, task_gains
 from uwe.data.task import RankingTask
 from uwe.data.tasks.registry import TASKS
 
@@ -101,6 +102,15 @@ class Catalog:
 
             self._memo[key] = cached(RankingTask, path, entry, build)
         return self._memo[key]
+
+    def gains(self, task: RankingTask) -> list[list[float]] | None:
+        """Graded relevance of ``task`` (aligned with its labels) where the sources grade it: the test splits of
+        job2skill and skill2job (ESCO essential 2, optional 1); None for every other task."""
+        if task.split != "test" or task.name not in GRADED_TASKS:
+            return None
+        if "relation_gains" not in self._memo:
+            self._memo["relation_gains"] = relation_gains(self.raw)
+        return task_gains(task, self._memo["relation_gains"])
 
     def graph(self, name: str) -> TrainingGraph:
         """Graph ``name`` minus every edge equal to a test pair of a task it is not declared to be."""

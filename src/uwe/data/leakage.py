@@ -9,7 +9,8 @@ from uwe.data.graph import TrainingGraph
 from uwe.data.task import RankingTask
 
 
-def _norm(text: str) -> str:
+def pair_text(text: str) -> str:
+    """A text as pairs compare it: stripped and lower-cased."""
     return text.strip().lower()
 
 
@@ -18,7 +19,7 @@ def test_pair_set(tasks: Iterable[RankingTask]) -> dict[tuple[str, str], str]:
     out: dict[tuple[str, str], str] = {}
     for task in tasks:
         for q, t in task.pairs():
-            q, t = _norm(q), _norm(t)
+            q, t = pair_text(q), pair_text(t)
             out.setdefault((q, t), task.key)
             out.setdefault((t, q), task.key)
     return out
@@ -26,7 +27,7 @@ def test_pair_set(tasks: Iterable[RankingTask]) -> dict[tuple[str, str], str]:
 
 def find_leaks(graph: TrainingGraph, test_pairs: dict[tuple[str, str], str]) -> list[tuple[str, str, str]]:
     """(left, right, task key) for every edge of ``graph`` that equals a test pair in either direction."""
-    return [(a, b, test_pairs[k]) for a, b in graph.pairs() if (k := (_norm(a), _norm(b))) in test_pairs]
+    return [(a, b, test_pairs[k]) for a, b in graph.pairs() if (k := (pair_text(a), pair_text(b))) in test_pairs]
 
 
 class LeakageError(DataError):

@@ -22,7 +22,7 @@ from uwe.data.readers.jobbert import read_titles
 from uwe.data.readers.onet import read_onet
 from uwe.data.readers.skill_extraction import read_annotations
 from uwe.data.readers.table import check_columns
-from uwe.data.readers.vacancies import read_vacancies
+from uwe.data.readers.vacancies import read_vacancies, read_vacancy_grades
 from uwe.data.root import SOURCES, locate, resolve_root
 from uwe.data.splits import class_uniform_split, seeded_split
 from uwe.data.text import split_labels
@@ -175,6 +175,11 @@ class RawData:
         """(val titles: 20%, train titles: 80%), stripped, seed 42."""
         titles = [t.strip() for t in self.vacancies["title"] if t.strip()]
         return seeded_split(titles, 0.2, SEED)
+
+    @cached_property
+    def vacancy_grades(self) -> pd.DataFrame:
+        """(title, skill_name, occurrence, prob) per tagged skill (graded preferences, uwe.train.preferences)."""
+        return read_vacancy_grades(self.path("vacancies", "job_skill_val.parquet"))
 
     def vacancy_pairs(self, titles: list[str]) -> list[tuple[str, str]]:
         """(title, skill name as published) for the given stripped titles."""

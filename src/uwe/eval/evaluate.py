@@ -10,6 +10,7 @@ from tqdm.auto import tqdm
 
 from uwe.data.task import RankingTask
 from uwe.data.tasks.registry import TASKS
+from uwe.eval.graded import GRADED_METRICS, graded_per_query
 from uwe.eval.metrics import DEFAULT_METRICS, per_query_metrics
 from uwe.eval.scorers import Scorer
 
@@ -40,28 +41,46 @@ class TaskResult:
         }
 
 
+def subsample_rows(n: int, max_queries: int | None, seed: int) -> np.ndarray | None:
+    """The query rows :func:`subsample` keeps (sorted), or None when it keeps every query."""
+    if max_queries is None or n <= max_queries:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n, max_queries, replace=False))
+
+
 def subsample(task: RankingTask, max_queries: int | None, seed: int) -> RankingTask:
     """At most ``max_queries`` queries, drawn without replacement by ``numpy.random.default_rng(seed)``,
     kept in their original order; the target space is unchanged."""
-    if max_queries is None or len(task.queries) <= max_queries:
+    rows = subsample_rows(len(task.queries), max_queries, seed)
+    if rows is None:
         return task
-    rows = np.sort(np.random.default_rng(seed).choice(len(task.queries), max_queries, replace=False))
     return RankingTask(task.name, task.split, [task.queries[i] for i in rows], task.targets,
                        [task.labels[i] for i in rows], task.sources, task.target_space, task.dropped, task.surrogate)
 
 
 def evaluate_task(scorer: Scorer, task: RankingTask, metrics=METRICS, chunk: int = 2048,
-                  max_queries: int | None = None, seed: int = 42, show_progress: bool = True) -> TaskResult:
+                  max_queries: int | None = None, seed: int = 42, show_progress: bool = True,
+                  gains: list[list[float]] | None = None) -> TaskResult:
     """Score every query of ``task`` against its whole target space, ``chunk`` queries at a time, and
-    average each metric over the queries that have labels."""
+    average each metric over the queries that have labels.
+
+    ``gains`` (aligned with ``task.labels``, e.g. :meth:`uwe.data.catalog.Catalog.gains`): also the graded
+    metrics of :mod:`uwe.eval.graded` and the binary ``ndcg@10`` beside them."""
     start = time.perf_counter()
     evaluated = subsample(task, max_queries, seed)
-    per: dict[str, list[np.ndarray]] = {m: [] for m in metrics}
+    if gains is not None:
+        rows = subsample_rows(len(task.queries), max_queries, seed)
+        gains = gains if rows is None else [gains[i] for i in rows]
+        metrics = (*metrics, *(m for m in ("ndcg@10",) if m not in metrics))
+    per: dict[str, list[np.ndarray]] = {m: [] for m in (*metrics, *(GRADED_METRICS if gains is not None else ()))}
     with tqdm(total=len(evaluated.queries), desc=f"{task.key}", unit="q", disable=not show_progress) as bar:
         for first, scores in scorer.iter_scores(evaluated.queries, evaluated.targets, evaluated.target_space, chunk):
             labels = evaluated.labels[first:first + scores.shape[0]]
             for m, values in per_query_metrics(scores, labels, metrics).items():
                 per[m].append(np.asarray(values, dtype=np.float64))
+            if gains is not None:
+                for m, values in graded_per_query(scores, labels, gains[first:first + scores.shape[0]]).items():
+                    per[m].append(values)
             bar.update(scores.shape[0])
     values = {m: float(np.nanmean(np.concatenate(v))) if v else float("nan") for m, v in per.items()}
     return TaskResult(task.key, values, task.sizes(), len(evaluated.queries), time.perf_counter() - start,

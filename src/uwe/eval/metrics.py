@@ -83,14 +83,24 @@ def per_query_metrics(
     Returns:
         ``{name: float64 array [Q]}``; a query without labels gets NaN in every array.
     """
+    parsed = _parse_metrics(metrics)
+    scores = as_scores(scores)
+    n_queries, n_targets = scores.shape
+    counts, flat = flatten_labels(labels, n_queries, n_targets)
+    out = {name: np.full(n_queries, np.nan) for name in metrics}
+    for queries, n, _, ranks in ranked_chunks(scores, counts, flat, chunk_size):
+        ranks = np.sort(ranks, axis=1)
+        for name, (kind, k) in parsed.items():
+            out[name][queries] = _from_ranks(kind, k, ranks, n)
+    return out
+
+
+def ranked_chunks(scores: torch.Tensor, counts: np.ndarray, flat: np.ndarray, chunk_size: int = 128):
+    """Yield ``(queries [c], |R| [c], flat positions [c x max|R|], ranks [c x max|R|])`` for chunks of the
+    labelled queries: each relevant target's 1-based rank (in label order, +inf as padding) and its position in
+    ``flat`` (-1 as padding), for labels given as ``counts`` [Q] and ``flat`` (:func:`flatten_labels`)."""
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-    parsed = _parse_metrics(metrics)
-    scores = _as_scores(scores)
-    n_queries, n_targets = scores.shape
-    counts, flat = _flatten_labels(labels, n_queries, n_targets)
-
-    out = {name: np.full(n_queries, np.nan) for name in metrics}
     starts = np.concatenate(([0], np.cumsum(counts)))
     # Ascending label count inside a chunk makes the queries that still have a k-th label a suffix of
     # the chunk, so every comparison pass runs on a view and never on padding.
@@ -102,21 +112,19 @@ def per_query_metrics(
         # [c x max|R|] label indices, padded with 0 where a query has fewer labels (never read).
         pos = np.arange(n.max())
         valid = pos < n[:, None]
+        where = np.where(valid, starts[queries, None] + pos, -1)
         targets = np.zeros(valid.shape, dtype=np.int64)
-        targets[valid] = flat[(starts[queries, None] + pos)[valid]]
+        targets[valid] = flat[where[valid]]
         rows = scores.index_select(0, torch.as_tensor(queries, device=scores.device))
         # NaN compares false with everything: a NaN relevant score would silently rank first.
         nan_rows = torch.isnan(rows).any(1).cpu().numpy()
         if nan_rows.any():
             raise ValueError(f"scores contain NaN in the rows of queries {queries[nan_rows][:5].tolist()}")
-        ranks = _relevant_ranks(rows, torch.as_tensor(targets, device=scores.device), n)
-        for name, (kind, k) in parsed.items():
-            out[name][queries] = _from_ranks(kind, k, ranks, n)
-    return out
+        yield queries, n, where, relevant_ranks(rows, torch.as_tensor(targets, device=scores.device), n)
 
 
-def _relevant_ranks(rows: torch.Tensor, targets: torch.Tensor, n: np.ndarray) -> np.ndarray:
-    """[c x max|R|] 1-based ranks of each query's relevant targets, sorted ascending, +inf as padding.
+def relevant_ranks(rows: torch.Tensor, targets: torch.Tensor, n: np.ndarray) -> np.ndarray:
+    """[c x max|R|] 1-based ranks of each query's relevant targets, in the order of ``targets``, +inf as padding.
 
     ``rows`` [c x T] holds the scores of queries whose label counts ``n`` ascend; ``targets`` [c x max|R|]
     their padded label indices.
@@ -135,7 +143,7 @@ def _relevant_ranks(rows: torch.Tensor, targets: torch.Tensor, n: np.ndarray) ->
             before = ((sub[tied] == s[tied]) & (index < j[tied])).sum(1)
             higher = higher.index_add(0, tied, before)
         ranks[first:, k] = (higher + 1).cpu().numpy()
-    return np.sort(ranks, axis=1)
+    return ranks
 
 
 def _from_ranks(kind: str, k: int, ranks: np.ndarray, n: np.ndarray) -> np.ndarray:
@@ -176,7 +184,7 @@ def _parse_metrics(metrics: Sequence[str]) -> dict[str, tuple[str, int]]:
     return parsed
 
 
-def _as_scores(scores: torch.Tensor | np.ndarray) -> torch.Tensor:
+def as_scores(scores: torch.Tensor | np.ndarray) -> torch.Tensor:
     """A [Q x T] floating tensor sharing memory with ``scores`` (no copy of a 71,538 x 13,896 matrix)."""
     tensor = torch.as_tensor(scores)
     if tensor.ndim != 2:
@@ -186,7 +194,7 @@ def _as_scores(scores: torch.Tensor | np.ndarray) -> torch.Tensor:
     return tensor
 
 
-def _flatten_labels(labels: Sequence[Sequence[int]], n_queries: int, n_targets: int) -> tuple[np.ndarray, np.ndarray]:
+def flatten_labels(labels: Sequence[Sequence[int]], n_queries: int, n_targets: int) -> tuple[np.ndarray, np.ndarray]:
     """(|R| per query [Q], concatenated sorted unique label indices [sum |R|]) after validation."""
     if len(labels) != n_queries:
         raise ValueError(f"{len(labels)} label lists for {n_queries} score rows; there must be one per query")

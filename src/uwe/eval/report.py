@@ -84,10 +84,25 @@ def format_table(record: dict, metrics=METRICS) -> str:
     if record["macro"]:
         rows.append("| **macro (6 groups)** | | " + " | ".join(f"**{100 * record['macro'][m]:.2f}**" for m in metrics) + " |")
     rows += [row(k, tasks[k]) for k in apart]
+    rows += graded_table(record)
     if record.get("unverified_sources"):
         rows.append(f"\nUNVERIFIED: built from raw files that are not the known release "
                     f"({', '.join(record['unverified_sources'])}); not comparable to the benchmark")
     return "\n".join(rows)
+
+
+GRADED_COLUMNS = ("map", "map_graded", "ndcg@10", "ndcg@10_graded")
+
+
+def graded_table(record: dict) -> list[str]:
+    """Lines of a Markdown table of the tasks evaluated with graded relevance (none: no line)."""
+    graded = {k: r for k, r in record["tasks"].items() if "map_graded" in r["metrics"]}
+    if not graded:
+        return []
+    lines = ["", "Graded relevance (ESCO essential 2, optional 1; uwe.eval.graded):", "",
+             "| task | " + " | ".join(m.upper() for m in GRADED_COLUMNS) + " |", "|" + "---|" * (len(GRADED_COLUMNS) + 1)]
+    return lines + [f"| {k} | " + " | ".join(f"{100 * r['metrics'][m]:.2f}" for m in GRADED_COLUMNS) + " |"
+                    for k, r in graded.items()]
 
 
 def write_results(out_dir: Path, record: dict) -> tuple[Path, Path]:

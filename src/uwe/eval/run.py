@@ -81,7 +81,7 @@ def run_eval(cfg: DictConfig, scorer: Scorer | None = None, out_dir: Path | None
     results: dict[str, TaskResult] = {}
     for task in tasks:
         results[task.key] = r = evaluate_task(scorer, task, chunk=cfg.chunk, max_queries=cfg.max_queries,
-                                              seed=cfg.seed, show_progress=show_progress)
+                                              seed=cfg.seed, show_progress=show_progress, gains=catalog.gains(task))
         log.info("%s: %s (%.1f s)", task.key, {k: round(100 * v, 2) for k, v in r.metrics.items()}, r.seconds)
     custom_results = evaluate_custom(scorer, custom, chunk=cfg.chunk, max_queries=cfg.max_queries, seed=cfg.seed,
                                      show_progress=show_progress)

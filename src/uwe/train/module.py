@@ -25,6 +25,7 @@ from uwe.models.encoder import TextEncoder
 from uwe.models.heads import HEADS
 from uwe.models.losses import LOSSES
 from uwe.train.batches import MixBatches, loader
+from uwe.train.preferences import TripleBatch, TripleBatches, Triples, pair_scores
 from uwe.train.packing import inverse_order, length_chunks, pad_ids
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ class UWEModule(L.LightningModule):
         self.encoder = TextEncoder.from_name(encoder["name"], max_length=encoder["max_length"],
                                              pooling=pooling["name"], keep_tokens=self.head.needs_tokens)
         self.loss_fn = LOSSES.from_config(loss)
-        self._batches: MixBatches | None = None
+        self._batches: MixBatches | TripleBatches | None = None
         self._val_tasks: list[RankingTask] = []
         # One entry per validation: {"step", "macro_map", "macro_rp@10", "<task>": map}; kept in checkpoints so
         # a resumed run's curve is whole (results.json records it as "val_curve").
@@ -83,6 +84,23 @@ class UWEModule(L.LightningModule):
         tokenize = self._token_ids if batch.get("packed", True) else None
         self._batches = MixBatches(mix, batch.get("nodes", 64), self.hparams.steps_per_epoch, self.hparams.seed,
                                    pad_prob=batch.get("pad_prob"), tokenize=tokenize)
+        self._val_tasks = val_tasks
+
+    @property
+    def trains_on_triples(self) -> bool:
+        """Whether the loss is a preference loss (``loss=rankpo``): stage 2 trains on triples, not graphs."""
+        return bool(getattr(self.loss_fn, "triples", False))
+
+    def attach_preferences(self, triples: Triples, val_tasks: list[RankingTask]) -> None:
+        """Give the module its preference triples (stage 2, with their reference scores unless the loss is
+        reference-free) and validation tasks; ``batch.triples`` triples per step (default 128)."""
+        if not self.trains_on_triples:
+            raise RuntimeError(f"loss {self.hparams.loss['name']} trains on graphs; use attach(mix, val_tasks)")
+        if triples.reference is None and not self.loss_fn.reference_free:
+            raise RuntimeError("the triples need their reference scores (uwe.train.preferences.reference_scores)")
+        batch = self.hparams.batch or {}
+        self._batches = TripleBatches(triples, self._token_ids, batch.get("triples", 128),
+                                      self.hparams.steps_per_epoch, self.hparams.seed)
         self._val_tasks = val_tasks
 
     @classmethod
@@ -108,7 +126,7 @@ class UWEModule(L.LightningModule):
     # data -------------------------------------------------------------------------------------------
     def train_dataloader(self) -> DataLoader:
         if self._batches is None:
-            raise RuntimeError("UWEModule.attach(mix, val_tasks) must be called before fit")
+            raise RuntimeError("UWEModule.attach(mix, val_tasks) (or attach_preferences) must be called before fit")
         self._batches.rank = self.global_rank
         return loader(self._batches)
 
@@ -169,15 +187,38 @@ class UWEModule(L.LightningModule):
         with torch.autocast(self.device.type, enabled=False):
             return self.loss_fn(self.head(q, t), pos, self.hparams.graphs[name]["tau"], pairs.to(self.device))
 
-    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+    def preference_loss(self, batch: TripleBatch) -> torch.Tensor:
+        """The preference loss of a batch of triples: one packed pass over queries, chosen and rejected texts;
+        the reference's scores come with the batch (computed once, before training)."""
+        n = len(batch.query_tokens)
+        packed = self.embed_packed(batch.query_tokens + batch.chosen_tokens + batch.rejected_tokens)
+        q, c, r = (_trim(packed[a:a + n]).to(dtype=torch.float32) for a in (0, n, 2 * n))
+        with torch.autocast(self.device.type, enabled=False):
+            scores = torch.stack([pair_scores(self.head, q, c), pair_scores(self.head, q, r)], 1)
+            reference = None if batch.reference is None else batch.reference.to(self.device)
+            loss = self.loss_fn(scores, reference)
+        margin = (scores[:, 0] - scores[:, 1]).detach()
+        self.log("train/preference_accuracy", (margin > 0).float().mean(), batch_size=n)
+        if reference is not None:
+            gain = margin - (reference[:, 0] - reference[:, 1])
+            self.log("train/margin_over_reference", gain.mean(), batch_size=n)
+        return loss
+
+    def training_step(self, batch: dict | TripleBatch, batch_idx: int) -> torch.Tensor:
         # Dropout masks depend on the step alone, so a resumed run draws the same ones.
         torch.manual_seed(hash((self.hparams.seed, self.global_step, self.global_rank)) % 2**63)
+        if isinstance(batch, TripleBatch):
+            return self._checked(self.preference_loss(batch))
         embedded = self.embed_step(batch)
         total = 0.0
         for name, graph_batch in batch.items():
             loss = self.graph_loss(name, graph_batch, embedded[name])
             self.log(f"train/{name}/loss", loss.detach(), batch_size=len(graph_batch.right))
             total = total + self.hparams.graphs[name]["alpha"] * loss
+        return self._checked(total)
+
+    def _checked(self, total: torch.Tensor) -> torch.Tensor:
+        """The step's loss, logged, or a stop naming the checkpoints kept when it is NaN or infinite."""
         if not torch.isfinite(total):
             raise NonFiniteLossError(
                 f"step {self.global_step}: the loss is {total.item()} (graph losses above); training stopped, "

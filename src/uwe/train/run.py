@@ -26,6 +26,7 @@ from uwe.train.checkpoint_io import AtomicCheckpointIO
 from uwe.train.module import UWEModule
 from uwe.train.precision import resolve_precision
 from uwe.train.reuse import find_finished, reuse_record
+from uwe.train.second_stage import describe, load_initial_weights, prepare_triples
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +135,20 @@ def train(cfg: DictConfig, callbacks_extra: list | None = None) -> dict:
         val_tasks = [t for t in val_tasks if t.queries]
 
     module = build_module(cfg, mix)
+    precision = resolve_precision(cfg.trainer.get("precision", "auto"), cfg.trainer.get("accelerator", "cpu"))
+    extra = {}
+    if cfg.get("init_from") and not cfg.ckpt_path:  # a resumed run has its weights in its checkpoint
+        load_initial_weights(module, cfg.init_from)
+    if module.trains_on_triples:  # init_from is set (check_train_config)
+        # Reference scores and mined negatives come from the starting model (on resume: the same file again).
+        reference = build_module(cfg, mix) if cfg.ckpt_path else module
+        if cfg.ckpt_path:
+            load_initial_weights(reference, cfg.init_from)
+        triples = prepare_triples(cfg, catalog, mix, reference, "bf16" if str(precision).startswith("bf16") else "32")
+        module.attach_preferences(triples, val_tasks)
+        extra["preferences"] = describe(triples)
+    else:
+        module.attach(mix, val_tasks)
     loggers = build_loggers(cfg, out)
     checkpoints = ModelCheckpoint(dirpath=out / "checkpoints", monitor="val/macro_map", mode="max",
                                   filename="best-{step}", auto_insert_metric_name=False)
@@ -144,7 +159,6 @@ def train(cfg: DictConfig, callbacks_extra: list | None = None) -> dict:
     callbacks = [checkpoints, latest, ProgressLog(cfg.trainer.get("log_every_n_steps", 10))]
     callbacks += [LearningRateMonitor("step")] + list(callbacks_extra or [])
     trainer = build_trainer(cfg, loggers, callbacks, out)
-    module.attach(mix, val_tasks)
     trainer.fit(module, ckpt_path=cfg.ckpt_path)
     if not trainer.is_global_zero:
         return {}
@@ -156,7 +170,7 @@ def train(cfg: DictConfig, callbacks_extra: list | None = None) -> dict:
     tested = {"path": best_path, "val_macro_map": _float(checkpoints.best_model_score), "global_step": trainer.global_step}
     # the O*NET zero-shot rows only when no graph of the mix is that O*NET task (the leakage guard's list)
     tested_tasks = evaluated_tasks([e.graph.name for e in mix], tasks)  # the mix parsed once, by load_mix
-    record = run_eval(cfg, scorer=scorer, out_dir=out, extra={"checkpoint": tested, "val_curve": module.val_history},
+    record = run_eval(cfg, scorer=scorer, out_dir=out, extra={"checkpoint": tested, "val_curve": module.val_history, **extra},
                       unverified=catalog.unverified, tasks=tested_tasks)
     print(format_table(record))
     for logger in loggers:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from uwe.data.errors import DataError
 from uwe.data.raw import RawData
 from uwe.data.task import RankingTask, build_task
 
@@ -18,6 +19,36 @@ def occupation_skill_pairs(raw: RawData) -> tuple[list[tuple[str, str]], int]:
         else:
             unknown += 1
     return pairs, unknown
+
+
+RELATION_GAINS = {"essential": 2.0, "optional": 1.0}
+GRADED_TASKS = ("job2skill", "skill2job")  # test splits: ESCO grades each relation essential or optional
+
+
+def relation_gains(raw: RawData) -> dict[tuple[str, str], float]:
+    """(occupation label, skill label), stripped -> gain of the relation: essential 2, optional 1 (a pair listed
+    with both types keeps 2). A relation type outside these two is an error naming it."""
+    occ = raw.esco_labels("v1.1.1", "occupations")
+    skills = raw.esco_labels("v1.1.1", "skills")
+    rel = raw.occupation_skill_relations
+    out: dict[tuple[str, str], float] = {}
+    for o, kind, s in zip(rel["occupationUri"], rel["relationType"], rel["skillUri"]):
+        if o in occ and s in skills:
+            if kind not in RELATION_GAINS:
+                raise DataError(f"occupationSkillRelations.csv: relationType {kind!r} is neither essential nor "
+                                "optional; is this the official ESCO v1.1.1 relations export?")
+            key = (occ[o].strip(), skills[s].strip())
+            out[key] = max(out.get(key, 0.0), RELATION_GAINS[kind])
+    return out
+
+
+def task_gains(task: RankingTask, gains: dict[tuple[str, str], float]) -> list[list[float]]:
+    """Per query of a job2skill or skill2job test task, the gain of each label (aligned with ``task.labels``)."""
+    if task.name not in GRADED_TASKS or task.split != "test":
+        raise ValueError(f"{task.key} has no graded relevance; only the test splits of {', '.join(GRADED_TASKS)}")
+    occupation_first = task.name == "job2skill"
+    return [[gains[(q, task.targets[j]) if occupation_first else (task.targets[j], q)] for j in labels]
+            for q, labels in zip(task.queries, task.labels)]
 
 
 def _vacancy_val_pairs(raw: RawData) -> list[tuple[str, str]]:
