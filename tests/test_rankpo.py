@@ -286,3 +286,48 @@ def test_init_from_a_model_of_another_head_is_one_clear_error(stage1, tmp_path):
     root, ckpt = stage1
     with pytest.raises(UserError, match="was trained with the head"):
         train(_stage2_cfg(tmp_path, root, ckpt, "head=soft_li", "pooling=tokens", "trainer.max_steps=1"))
+
+
+# --- mined negatives in the contrastive stage -------------------------------------------------------------------
+
+def test_sampler_appends_mined_negatives_as_columns():
+    from uwe.train.sampler import GraphSampler
+
+    graph = build_graph("g", [("q0", "a"), ("q1", "b"), ("q1", "c"), ("q2", "d"), ("q3", "e")])
+    sampler = GraphSampler(graph, nodes=2)
+    plain = sampler.sample(np.random.default_rng(0))
+    sampler.negatives = 1
+    sampler.mined = np.array([[3, 4], [0, -1], [-1, -1], [1, 2]])  # q2 has no negative
+    mined = sampler.sample(np.random.default_rng(0))
+    n = len(plain.right)
+    assert mined.right[:n] == plain.right and torch.equal(mined.pairs, plain.pairs)  # same sampled nodes
+    extra = mined.right_ids[n:].tolist()
+    assert len(extra) == len(set(extra)) and not set(extra) & set(plain.right_ids.tolist())
+    pools = {int(i): set(sampler.mined[i][sampler.mined[i] >= 0].tolist()) for i in mined.left_ids}
+    assert set(extra) <= set().union(*pools.values())
+    pos = sampler.positives(mined.left_ids, mined.right_ids)
+    assert pos.shape == (len(mined.left), len(mined.right))
+
+
+def test_mining_options_are_checked_before_any_work(tmp_path):
+    from test_train import compose_train
+
+    with pytest.raises(ConfigError, match="mining.negatives=5 is more than mining.pool=3"):
+        check_train_config(compose_train(tmp_path, tmp_path, "mining=hard", "mining.negatives=5", "mining.pool=3"))
+    with pytest.raises(ConfigError, match="mining.negatives=-1"):
+        check_train_config(compose_train(tmp_path, tmp_path, "mining=hard", "mining.negatives=-1"))
+
+
+@pytest.mark.slow
+def test_stage_one_with_mined_negatives_trains_and_keeps_its_pools(tiny_root_module, tmp_path):
+    from test_train import compose_train
+
+    from uwe.models.checkpoint import read_checkpoint
+    from uwe.train.run import train
+
+    record = train(compose_train(tmp_path, tiny_root_module, "mining=hard", "mining.pool=2", "trainer.max_steps=3",
+                                 "val.every_n_steps=3"))
+    assert record["checkpoint"]["global_step"] == 3
+    entries = read_checkpoint(tmp_path / "run" / "checkpoints" / "last.ckpt").entries
+    assert set(entries["uwe_mined"]) == {"vacancy_skill", "occupation_alias", "skill_alias", "skill_description"}
+    assert all(m.shape[1] <= 2 for m in entries["uwe_mined"].values())

@@ -125,6 +125,13 @@ def check_train_config(cfg: DictConfig) -> None:
     check_int(cfg, "batch.nodes")
     check_int(cfg, "batch.max_tokens")
     check_int(cfg, "batch.triples")
+    check_int(cfg, "mining.negatives", minimum=0)
+    check_int(cfg, "mining.pool")
+    check_int(cfg, "mining.every_n_steps", nullable=True)
+    negatives, pool = _get(cfg, "mining.negatives"), _get(cfg, "mining.pool")
+    if _is_int(negatives) and _is_int(pool) and negatives > pool:
+        raise ConfigError(f"mining.negatives={negatives} is more than mining.pool={pool}: each node's negatives are "
+                          "drawn from its pool; raise mining.pool or lower mining.negatives")
     check_bool(cfg, "batch.packed")
     check_int(cfg, "val.every_n_steps")
     check_int(cfg, "val.max_queries", nullable=True)

@@ -12,6 +12,7 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
+from uwe.data.readers.archive import read_member
 from uwe.data.root import SOURCES
 
 log = logging.getLogger(__name__)
@@ -31,10 +32,9 @@ def fetch_onet(root: Path) -> None:
     with urllib.request.urlopen(ONET_URL, timeout=120) as r, open(tmp, "wb") as f:
         shutil.copyfileobj(r, f)
     with zipfile.ZipFile(tmp) as zf:
-        for member in zf.namelist():
-            name = member.rsplit("/", 1)[-1]
-            if name in SOURCES["onet"].files:
-                (dest / name).write_bytes(zf.read(member))
+        names = {member.rsplit("/", 1)[-1] for member in zf.namelist()}
+    for name in sorted(names & set(SOURCES["onet"].files)):
+        (dest / name).write_bytes(read_member(tmp, name))  # a damaged member: one clear error
     tmp.unlink()
 
 

@@ -20,7 +20,6 @@ import hashlib
 import io
 import json
 import os
-import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -28,6 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 from uwe.data.errors import DataError
+from uwe.data.readers.archive import read_member
 from uwe.files import sha256_of
 
 MANIFEST = Path(__file__).with_name("known_files.json")
@@ -80,7 +80,7 @@ def check_file(source: str, file: str, path: Path, sha256: str) -> Mismatch | No
         z = entry.get("zip")
         if z is None or z["sha256"] == sha256:
             return None
-        if hashlib.sha256(_member_bytes(path, file)).hexdigest() == entry["sha256"]:
+        if hashlib.sha256(read_member(path, file)).hexdigest() == entry["sha256"]:
             return None  # another zip (re-packed, renamed) holding the very same file
         expected = (f"the official zip {z['name']} ({z['bytes']:,} bytes, sha256 {z['sha256'][:16]}...) with {file} "
                     f"of {entry['rows']:,} rows")
@@ -94,16 +94,10 @@ def check_file(source: str, file: str, path: Path, sha256: str) -> Mismatch | No
 def _rows_found(path: Path, file: str) -> str:
     """``"N rows"`` of the file found (only on the error path: it parses the file)."""
     try:
-        data = _member_bytes(path, file) if path.suffix.lower() == ".zip" else path.read_bytes()
+        data = read_member(path, file) if path.suffix.lower() == ".zip" else path.read_bytes()
         return f"{count_rows(file, data):,} rows"
     except Exception:  # noqa: BLE001 -- a file too broken to count is reported by its size and digest alone
         return "unreadable rows"
-
-
-def _member_bytes(path: Path, file: str) -> bytes:
-    with zipfile.ZipFile(path) as zf:
-        member = next(m for m in zf.namelist() if m.rsplit("/", 1)[-1] == file)
-        return zf.read(member)
 
 
 def count_rows(file: str, data: bytes) -> int:
@@ -133,7 +127,7 @@ def describe_root(root: str | os.PathLike) -> dict:
     for name, paths in locate(root, list(SOURCES)).items():
         for file, path in paths.items():
             if path.suffix.lower() == ".zip":
-                data = _member_bytes(path, file)
+                data = read_member(path, file)
                 entry = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
                          "zip": {"name": path.name, "sha256": sha256_of(path), "bytes": path.stat().st_size}}
             else:

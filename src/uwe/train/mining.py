@@ -34,6 +34,11 @@ log = logging.getLogger(__name__)
 ALIAS_GRAPHS = ("skill_alias", "occupation_alias", "skill_hidden")
 
 
+def catalog_alias_graphs(catalog) -> list[TrainingGraph]:
+    """The alias graphs of a :class:`uwe.data.catalog.Catalog`, for the guard, whether or not they train."""
+    return [catalog.graph(name) for name in ALIAS_GRAPHS]
+
+
 def take_negatives(candidates: np.ndarray, excluded: np.ndarray, k: int) -> np.ndarray:
     """The first ``k`` candidates of each row that are not excluded, in candidate order; -1 pads a short row.
 

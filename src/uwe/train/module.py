@@ -25,6 +25,7 @@ from uwe.models.encoder import TextEncoder
 from uwe.models.heads import HEADS
 from uwe.models.losses import LOSSES
 from uwe.train.batches import MixBatches, loader
+from uwe.train.mining import FalseNegativeGuard, mine_negatives
 from uwe.train.preferences import TripleBatch, TripleBatches, Triples, pair_scores
 from uwe.train.packing import inverse_order, length_chunks, pad_ids
 
@@ -58,13 +59,18 @@ class UWEModule(L.LightningModule):
             texts of all graphs in length-sorted chunks of at most ``max_tokens`` padded tokens (default 8192)
             instead of two padded passes per graph. Same loss, less padding and fewer passes.
         seed: seeds batches and dropout per step, so a resumed run replays an uninterrupted one.
+        mining: ``{negatives, pool, every_n_steps}`` (conf/mining): ``negatives`` mined hard negatives per sampled
+            left node join each graph's batch (0: off), drawn from the ``pool`` best-ranked non-positives of
+            that node (:mod:`uwe.train.mining`, with its false-negative guard), mined by the model at the start
+            of training and again every ``every_n_steps`` steps (None: never again). Kept in checkpoints.
 
     The training data (:meth:`attach`) and validation tasks are not hyperparameters: a checkpoint rebuilds
     the model alone, e.g. for ``eval.py ckpt_path=...``.
     """
 
     def __init__(self, encoder: dict, pooling: dict, head: dict, loss: dict, graphs: dict, optimizer: dict,
-                 warmup_ratio: float = 0.1, batch: dict | None = None, seed: int = 42, steps_per_epoch: int = 100):
+                 warmup_ratio: float = 0.1, batch: dict | None = None, seed: int = 42, steps_per_epoch: int = 100,
+                 mining: dict | None = None):
         super().__init__()
         self.save_hyperparameters()
         self.head = HEADS.from_config(head)
@@ -72,19 +78,44 @@ class UWEModule(L.LightningModule):
                                              pooling=pooling["name"], keep_tokens=self.head.needs_tokens)
         self.loss_fn = LOSSES.from_config(loss)
         self._batches: MixBatches | TripleBatches | None = None
+        self._guard: FalseNegativeGuard | None = None
         self._val_tasks: list[RankingTask] = []
         # One entry per validation: {"step", "macro_map", "macro_rp@10", "<task>": map}; kept in checkpoints so
         # a resumed run's curve is whole (results.json records it as "val_curve").
         self.val_history: list[dict] = []
 
-    def attach(self, mix: list[MixEntry], val_tasks: list[RankingTask]) -> None:
-        """Give the module its training graphs and (already sub-sampled) validation tasks."""
+    def attach(self, mix: list[MixEntry], val_tasks: list[RankingTask], alias_graphs: list | None = None) -> None:
+        """Give the module its training graphs and (already sub-sampled) validation tasks; ``alias_graphs``
+        join names of one concept for the mining guard (default: the alias graphs of the mix)."""
         batch = self.hparams.batch or {}
         # The process rank is known only inside fit: train_dataloader sets it.
         tokenize = self._token_ids if batch.get("packed", True) else None
         self._batches = MixBatches(mix, batch.get("nodes", 64), self.hparams.steps_per_epoch, self.hparams.seed,
                                    pad_prob=batch.get("pad_prob"), tokenize=tokenize)
         self._val_tasks = val_tasks
+        mining = self.hparams.mining or {}
+        for sampler in self._batches.samplers.values():
+            sampler.negatives = int(mining.get("negatives", 0))
+        self._guard = FalseNegativeGuard([e.graph for e in mix], alias_graphs) if mining.get("negatives") else None
+
+    def mine(self) -> None:
+        """Mine every graph's hard-negative pool with the current weights (see ``mining``)."""
+        mining, precision = self.hparams.mining, "32"
+        if self._trainer is not None and str(self.trainer.precision).startswith("bf16"):
+            precision = "bf16"
+        for sampler in self._batches.samplers.values():
+            sampler.mined = mine_negatives(self.encoder, self.head, sampler.graph, self._guard,
+                                           min(int(mining.get("pool", 16)), len(sampler.graph.right)),
+                                           precision=precision)
+
+    def on_train_start(self) -> None:
+        if self._guard is not None and any(s.mined is None for s in self._batches.samplers.values()):
+            self.mine()  # not on resume: the checkpoint brought the pools mined before
+
+    def on_train_batch_start(self, batch, batch_idx: int) -> None:
+        every = (self.hparams.mining or {}).get("every_n_steps")
+        if self._guard is not None and every and self.global_step and self.global_step % every == 0:
+            self.mine()
 
     @property
     def trains_on_triples(self) -> bool:
@@ -301,9 +332,16 @@ class UWEModule(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["uwe_val_history"] = list(self.val_history)
+        if isinstance(self._batches, MixBatches) and self._guard is not None:
+            checkpoint["uwe_mined"] = {name: torch.from_numpy(s.mined) for name, s in self._batches.samplers.items()
+                                       if s.mined is not None}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.val_history = list(checkpoint.get("uwe_val_history", []))
+        if isinstance(self._batches, MixBatches):
+            for name, mined in checkpoint.get("uwe_mined", {}).items():
+                if name in self._batches.samplers:
+                    self._batches.samplers[name].mined = mined.numpy()
 
     # optimisation -----------------------------------------------------------------------------------
     def configure_optimizers(self):

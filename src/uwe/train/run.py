@@ -23,6 +23,7 @@ from uwe.eval.report import format_table
 from uwe.eval.run import check_subsampling, log_to_logger, run_eval
 from uwe.train.callbacks import ProgressLog
 from uwe.train.checkpoint_io import AtomicCheckpointIO
+from uwe.train.mining import catalog_alias_graphs
 from uwe.train.module import UWEModule
 from uwe.train.precision import resolve_precision
 from uwe.train.reuse import find_finished, reuse_record
@@ -78,7 +79,7 @@ def build_module(cfg: DictConfig, mix) -> UWEModule:
         encoder=c["encoder"], pooling=c["pooling"], head=c["head"], loss=c["loss"],
         graphs={e.graph.name: {"alpha": e.alpha, "tau": e.tau} for e in mix},
         optimizer=c["optimizer"], warmup_ratio=c["warmup_ratio"], batch=c["batch"], seed=c["seed"],
-        steps_per_epoch=c["val"]["every_n_steps"],
+        steps_per_epoch=c["val"]["every_n_steps"], mining=c.get("mining"),
     )
 
 
@@ -148,7 +149,8 @@ def train(cfg: DictConfig, callbacks_extra: list | None = None) -> dict:
         module.attach_preferences(triples, val_tasks)
         extra["preferences"] = describe(triples)
     else:
-        module.attach(mix, val_tasks)
+        alias = catalog_alias_graphs(catalog) if (cfg.get("mining") or {}).get("negatives") else None
+        module.attach(mix, val_tasks, alias)
     loggers = build_loggers(cfg, out)
     checkpoints = ModelCheckpoint(dirpath=out / "checkpoints", monitor="val/macro_map", mode="max",
                                   filename="best-{step}", auto_insert_metric_name=False)

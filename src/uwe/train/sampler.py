@@ -43,6 +43,11 @@ class GraphSampler:
 
     ``tokenize`` (texts -> token-id lists): when given, every node's text is tokenised ONCE here and batches
     carry token ids, so no step tokenises (a padded text, made in the step, is tokenised then).
+
+    ``negatives``: mined hard negatives added per sampled left node, drawn from its row of :attr:`mined`
+    ([n_left, pool] right ids, -1 for none; set by :mod:`uwe.train.mining`) and appended to the right nodes
+    (columns) of the batch. They are ordinary columns: :meth:`positives` marks an edge wherever the graph has
+    one, so a node mined for one left node that is linked to another stays that one's positive.
     """
 
     def __init__(self, graph: TrainingGraph, nodes: int, pad_prob: float = 0.0,
@@ -56,6 +61,7 @@ class GraphSampler:
         # An edge (l, r) as one int64 key, for vectorised membership tests.
         self._edge_keys = np.sort(graph.edges[:, 0] * len(graph.right) + graph.edges[:, 1])
         self._tokenize = tokenize
+        self.negatives, self.mined = 0, None
         self._left_tokens = tokenize(list(graph.left)) if tokenize else None
         self._right_tokens = tokenize(list(graph.right)) if tokenize else None
 
@@ -65,6 +71,7 @@ class GraphSampler:
         left_of_pair = self._by_right[self._start[right] + (rng.random(len(right)) * degree).astype(np.int64)]
         left, rows = np.unique(left_of_pair, return_inverse=True)
         pairs = np.stack([rows, np.arange(len(right))], axis=1)
+        right = np.concatenate([right, self._mined_for(left, right, rng)])
         left_texts = [self._left_text(i, rng) for i in left]
         return GraphBatch(
             left=left_texts,
@@ -75,6 +82,17 @@ class GraphSampler:
             left_tokens=None if self._tokenize is None else self._tokens_of(left, left_texts),
             right_tokens=None if self._tokenize is None else [self._right_tokens[j] for j in right],
         )
+
+    def _mined_for(self, left: np.ndarray, right: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Up to :attr:`negatives` mined right ids per left node, drawn from its pool, not already in ``right``."""
+        if not self.negatives or self.mined is None:
+            return np.zeros(0, dtype=right.dtype)
+        pool = self.mined[left]
+        keys = np.where(pool >= 0, rng.random(pool.shape), np.inf)  # a random order of each row's valid entries
+        picked = np.take_along_axis(pool, np.argsort(keys, axis=1)[:, : self.negatives], 1)
+        picked = picked[picked >= 0]
+        picked = picked[~np.isin(picked, right)]
+        return np.unique(picked).astype(right.dtype)
 
     def _tokens_of(self, left: np.ndarray, texts: list[str]) -> list[list[int]]:
         """Token ids of the sampled left texts: precomputed, except padded texts (tokenised together here)."""

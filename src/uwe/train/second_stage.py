@@ -19,7 +19,7 @@ from uwe.data.leakage import test_pair_set
 from uwe.data.mix import MixEntry, evaluated_tasks
 from uwe.errors import UserError
 from uwe.models.load import is_trained, load_model
-from uwe.train.mining import ALIAS_GRAPHS, FalseNegativeGuard, mine_negatives
+from uwe.train.mining import FalseNegativeGuard, catalog_alias_graphs, mine_negatives
 from uwe.train.module import UWEModule
 from uwe.train.preferences import (
     Triples,
@@ -81,7 +81,7 @@ def prepare_triples(cfg: DictConfig, catalog: Catalog, mix: list[MixEntry], modu
     (the starting model) unless the loss is reference-free."""
     sources = OmegaConf.to_container(cfg.preferences.sources, resolve=True) if cfg.get("preferences") else {}
     graphs = {e.graph.name: e.graph for e in mix}
-    guard = FalseNegativeGuard(graphs.values(), [catalog.graph(n) for n in ALIAS_GRAPHS if n != "skill_hidden"])
+    guard = FalseNegativeGuard(graphs.values(), catalog_alias_graphs(catalog))
 
     def occurrence(options: dict) -> Triples:
         if "vacancy_skill" not in graphs:

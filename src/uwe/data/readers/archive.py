@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+import zlib
 from pathlib import Path
 
 from uwe.data.errors import DataError
@@ -50,15 +51,39 @@ def find_member(folder: Path, name: str, prefer: str | None = None) -> Path | No
     return chosen[0] if chosen else None
 
 
+def damaged_archive(path: Path, member: str, err: Exception) -> DataError:
+    """The one error for a zip whose member cannot be read back (a bad CRC, a broken deflate stream, a cut-off
+    file): it names the archive and member and says how to get a good copy."""
+    reason = " ".join(str(err).split()) or type(err).__name__
+    return DataError(f"{path}: its member {member} is damaged ({type(err).__name__}: {reason}); the archive is corrupt "
+                     "(an interrupted download or a bad disk copy): download it again (python -m uwe.data fetch "
+                     "prints where)")
+
+
+# what zipfile raises for a damaged member: a CRC or header mismatch, a broken deflate stream, a cut-off file,
+# an encrypted or unsupported entry
+ZIP_READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, RuntimeError, NotImplementedError, ValueError)
+
+
+def read_member(path: Path, name: str) -> bytes:
+    """The bytes of the member of the zip ``path`` whose file name is ``name`` (in any folder of the archive),
+    checked against its CRC; a missing member or a damaged archive is a :class:`DataError` naming both."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            member = _zip_member(zf, name)
+            if member is None:
+                raise DataError(f"{path} holds no {name} (it has: {', '.join(sorted(zf.namelist())[:12])}); "
+                                "use the official ESCO CSV export")
+            try:
+                return zf.read(member)
+            except ZIP_READ_ERRORS as err:
+                raise damaged_archive(path, member, err) from err
+    except zipfile.BadZipFile as err:  # the archive's own directory is unreadable
+        raise DataError(f"{path} is not a readable zip ({err}); download it again") from err
+
+
 def open_bytes(path: Path, name: str) -> io.BytesIO:
     """The bytes of ``name``: ``path`` itself, or its member inside the zip ``path``."""
     if path.suffix.lower() != ".zip":
         return io.BytesIO(path.read_bytes())
-    with zipfile.ZipFile(path) as zf:
-        member = _zip_member(zf, name)
-        if member is None:
-            raise DataError(
-                f"{path} holds no {name} (it has: {', '.join(sorted(zf.namelist())[:12])}); "
-                "use the official ESCO CSV export"
-            )
-        return io.BytesIO(zf.read(member))
+    return io.BytesIO(read_member(path, name))
