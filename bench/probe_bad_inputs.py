@@ -245,6 +245,38 @@ def prepare(e: Env) -> None:
     shutil.copytree(e.root, f["nocol_root"])
     (f["nocol_root"] / "jobbert_eval" / "titles.test.csv").write_text("title,something\na,b\n")
     f["trunc_root"] = truncated_real_root(e.tmp / "trunc")
+    # the tiny root with its classification zip's skills_en.csv damaged (directory intact, bytes not)
+    f["damaged_root"] = e.tmp / "damaged"
+    shutil.copytree(e.root, f["damaged_root"])
+    damage_member(f["damaged_root"] / "esco" / "v1.1.1" / "classification.zip", "skills_en.csv")
+    # the tiny root whose vacancy grades are all equal: the occurrence preferences have nothing to prefer
+    f["flat_root"] = e.tmp / "flat"
+    shutil.copytree(e.root, f["flat_root"])
+    import pandas as pd
+
+    vac = pd.read_parquet(f["flat_root"] / "vacancies" / "job_skill_val.parquet")
+    vac["skill_occurrence_pct"] = [[1.0] * len(x) for x in vac["skill_name"]]
+    vac["skill_prob_avg"] = [[0.5] * len(x) for x in vac["skill_name"]]
+    vac.to_parquet(f["flat_root"] / "vacancies" / "job_skill_val.parquet")
+    f["ckpt_sha"] = e.tmp / "good.ckpt.sha256"
+    f["ckpt_sha"].write_text(_sha256(f["ckpt"]))
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def damage_member(archive: Path, name: str) -> None:
+    """Flip bytes in the middle of ``name``'s stored data; the zip's directory and sizes stay as they were."""
+    with zipfile.ZipFile(archive) as zf:
+        info = next(i for i in zf.infolist() if i.filename.rsplit("/", 1)[-1] == name)
+    data = bytearray(archive.read_bytes())
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra) + info.compress_size // 2
+    for i in range(start, start + max(1, min(64, info.compress_size // 4))):
+        data[i] ^= 0xFF
+    archive.write_bytes(bytes(data))
 
 
 def truncated_real_root(root: Path) -> Path:
@@ -286,6 +318,11 @@ def no_payload(marker: str) -> Callable[[Env, Outcome], str | None]:
         return f"unsafe: a pickle payload ran ({marker})" if (e.tmp / marker).exists() else None
 
     return check
+
+
+def ckpt_intact(e: Env, o: Outcome) -> str | None:
+    """The starting model (init_from) is the user's file: a failed second stage must leave it as it was."""
+    return None if _sha256(e.files["ckpt"]) == e.files["ckpt_sha"].read_text() else "unsafe: init_from was changed"
 
 
 def marked_unverified(e: Env, o: Outcome) -> str | None:
@@ -457,6 +494,8 @@ def cases() -> list[Case]:
              uwe_data("--allow-unknown", *strict_tiny), expect="succeed", check=marked_unverified),
         Case("data_zip_and_folder", "uwe.data", "an ESCO file both zipped and extracted",
              uwe_data("--allow-unknown", "--root", "{both_root}", "--cache-dir", "{tmp}/c1", "summary")),
+        Case("data_damaged_member", "uwe.data", "an ESCO zip whose skills_en.csv is damaged (bad CRC)",
+             uwe_data("--allow-unknown", "--root", "{damaged_root}", "--cache-dir", "{tmp}/c4", "summary")),
         Case("data_bad_zip", "uwe.data", "an ESCO zip cut short",
              uwe_data("--allow-unknown", "--root", "{badzip_root}", "--cache-dir", "{tmp}/c2", "summary")),
         Case("data_missing_column", "uwe.data", "titles.test.csv without its columns",
@@ -484,6 +523,8 @@ def cases() -> list[Case]:
              hydra_script("eval.py", "model=encoder", "encoder=nope")),
         Case("eval_truncated_titles", "eval.py", "titles.test.csv cut at a line boundary",
              hydra_script("eval.py", "tasks=[jobnorm]", "data.root={trunc_root}")),
+        Case("eval_damaged_member", "eval.py", "an ESCO zip whose skills_en.csv is damaged (bad CRC)",
+             hydra_script("eval.py", "tasks=[job2skill]", "data.root={damaged_root}", "data.allow_unknown_versions=true")),
         Case("eval_unknown_allowed", "eval.py", "unknown data with data.allow_unknown_versions=true",
              hydra_script("eval.py", "tasks=[jobnorm]", "data.allow_unknown_versions=true"), expect="succeed",
              check=marked_unverified),
@@ -496,6 +537,39 @@ def cases() -> list[Case]:
         Case("train_leakage", "train.py", "task_mix=skill_related (a test set)",
              hydra_script("train.py", "task_mix=skill_related", "data.allow_unknown_versions=true")),
         Case("train_no_data", "train.py", "data.root of nothing", hydra_script("train.py", "data.root={tmp}/none")),
+        Case("train_damaged_member", "train.py", "an ESCO zip whose skills_en.csv is damaged (bad CRC)",
+             hydra_script("train.py", "data.root={damaged_root}", "data.allow_unknown_versions=true")),
+        # the second stage (RankPO) and mining -------------------------------------------------------------------
+        Case("rankpo_no_init", "train.py", "loss=rankpo without init_from", hydra_script("train.py", "loss=rankpo")),
+        Case("rankpo_missing_init", "train.py", "init_from= a missing file",
+             hydra_script("train.py", "loss=rankpo", "init_from={tmp}/nope.ckpt")),
+        Case("rankpo_corrupt_init", "train.py", "init_from= a truncated .ckpt",
+             hydra_script("train.py", "loss=rankpo", "init_from={corrupt_ckpt}", "data.allow_unknown_versions=true")),
+        Case("rankpo_not_a_model", "train.py", "init_from= a labels file",
+             hydra_script("train.py", "loss=rankpo", "init_from={labels}", "data.allow_unknown_versions=true")),
+        Case("rankpo_other_encoder", "train.py", "init_from= a tiny model, encoder=minilm",
+             hydra_script("train.py", "loss=rankpo", "init_from={ckpt}", "encoder=minilm",
+                          "data.allow_unknown_versions=true"), check=ckpt_intact),
+        Case("rankpo_other_head", "train.py", "init_from= a cosine model, head=soft_li",
+             hydra_script("train.py", "loss=rankpo", "init_from={ckpt}", "head=soft_li", "pooling=tokens",
+                          "data.allow_unknown_versions=true"), check=ckpt_intact),
+        Case("rankpo_k_over_space", "train.py", "hard_negatives.k=99999 (more than the space)",
+             hydra_script("train.py", "loss=rankpo", "init_from={ckpt}", "preferences=hard_negatives",
+                          "preferences.sources.hard_negatives.k=99999", "data.allow_unknown_versions=true"),
+             check=ckpt_intact),
+        Case("rankpo_no_triples", "train.py", "occurrence preferences from equal grades (no triple)",
+             hydra_script("train.py", "loss=rankpo", "init_from={ckpt}", "data.root={flat_root}",
+                          "data.allow_unknown_versions=true"), check=ckpt_intact),
+        Case("rankpo_unknown_source", "train.py", "an unknown preference source",
+             hydra_script("train.py", "loss=rankpo", "init_from={ckpt}", "+preferences.sources.clicks={{}}",
+                          "data.allow_unknown_versions=true")),
+        Case("rankpo_per_query0", "train.py", "occurrence.per_query=0",
+             hydra_script("train.py", "loss=rankpo", "init_from={ckpt}", "preferences.sources.occurrence.per_query=0")),
+        Case("rankpo_bad_kind", "train.py", "loss.kind=softmax",
+             hydra_script("train.py", "loss=rankpo", "init_from={ckpt}", "loss.kind=softmax",
+                          "data.allow_unknown_versions=true")),
+        Case("mining_negatives_over_pool", "train.py", "mining.negatives=5 > mining.pool=3",
+             hydra_script("train.py", "mining=hard", "mining.negatives=5", "mining.pool=3")),
         # HTTP --------------------------------------------------------------------------------------------------
         Case("http_k_string", "http", '"k": "3"', http({"texts": ["sql"], "space": "demo", "k": "3"})),
         Case("http_k_true", "http", '"k": true', http({"texts": ["sql"], "space": "demo", "k": True})),

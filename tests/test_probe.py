@@ -12,7 +12,8 @@ PROBE = Path(__file__).resolve().parents[1] / "bench" / "probe_bad_inputs.py"
 SUBSET = [
     "rank_k0", "rank_surrogate", "labels_nfc_dup", "labels_zero_width", "rank_corrupt_ckpt", "export_over_user_folder",
     "data_unknown_version", "data_unknown_allowed", "data_zip_and_folder", "data_cache_pickle", "data_cache_swapped",
-    "eval_chunk0", "eval_truncated_titles", "train_lr_text",
+    "eval_chunk0", "eval_truncated_titles", "train_lr_text", "data_damaged_member", "rankpo_no_triples",
+    "rankpo_other_head", "mining_negatives_over_pool",
     "http_k_true", "http_surrogate", "http_huge_body",
 ]
 

@@ -128,6 +128,10 @@ def check_train_config(cfg: DictConfig) -> None:
     check_int(cfg, "mining.negatives", minimum=0)
     check_int(cfg, "mining.pool")
     check_int(cfg, "mining.every_n_steps", nullable=True)
+    check_int(cfg, "preferences.sources.occurrence.per_query")
+    check_float(cfg, "preferences.sources.occurrence.min_prob_gap", 0.0)
+    check_int(cfg, "preferences.sources.hard_negatives.k")
+    check_int(cfg, "preferences.sources.hard_negatives.per_graph", nullable=True)
     negatives, pool = _get(cfg, "mining.negatives"), _get(cfg, "mining.pool")
     if _is_int(negatives) and _is_int(pool) and negatives > pool:
         raise ConfigError(f"mining.negatives={negatives} is more than mining.pool={pool}: each node's negatives are "
