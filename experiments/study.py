@@ -5,6 +5,7 @@
     python experiments/study.py ablation experiments/ablation_loss --by loss
     python experiments/study.py ablation experiments/ablation_head --by head
     python experiments/study.py merging experiments/merging --compare experiments/transfer/runs/*/results.json
+    python experiments/study.py stages experiments/rankpo --reference all_m2m_infonce_cosine_seed42
 
 ``collect`` copies each finished job's results.json (and its CSV log) of a Hydra sweep folder into
 ``<study>/runs/<run name>/``, the name made from the run's config (training mix, loss, head, seed); a zero-shot
@@ -49,8 +50,15 @@ def mix_name(config: dict) -> str:
 
 
 def loss_name(config: dict) -> str:
+    """The loss, its denominator option, mined negatives (``+ mined``), and a preference loss's sources."""
     loss = config["loss"]
-    return loss["name"] + (" (mask other positives)" if loss.get("denominator") == "mask_other_positives" else "")
+    name = loss["name"] + (" (mask other positives)" if loss.get("denominator") == "mask_other_positives" else "")
+    if (config.get("mining") or {}).get("negatives"):
+        name += f"+mined{config['mining']['negatives']}"
+    if loss["name"] == "rankpo":
+        sources = [k for k, v in ((config.get("preferences") or {}).get("sources") or {}).items() if v is not None]
+        name += f" ({'+'.join(sources)})"
+    return name
 
 
 def head_name(config: dict) -> str:
@@ -249,6 +257,64 @@ def merging(study: Path, compare: list[Path] = ()) -> str:
     return markdown(rows)
 
 
+GRADED = (("job2skill", "ndcg@10"), ("job2skill", "ndcg@10_graded"), ("job2skill", "map_graded"),
+          ("skill2job", "ndcg@10"), ("skill2job", "ndcg@10_graded"), ("skill2job", "map_graded"))
+
+
+def stages(study: Path, reference: str) -> str:
+    """Runs that start from one model (``reference``: its run folder, e.g. the stage-1 run) and what each
+    changes: per-task MAP with the change over the reference, the graded metrics of job2skill and skill2job,
+    a bar plot of the changes and the validation curves (``val_curve`` of each results.json)."""
+    records = {p.parent.name: json.loads(p.read_text()) for p in sorted((study / "runs").glob("*/results.json"))}
+    if reference not in records:
+        raise SystemExit(f"no run {reference!r} in {study / 'runs'}; runs: {', '.join(records) or 'none'}")
+    base, ref = baseline(), task_map(records[reference])
+    maps = {n: task_map(r) for n, r in records.items()}
+    rows = {"MiniLM zero-shot": {c: f"{base[c]:.2f}" for c in COLUMNS}}
+    rows |= {n: {c: f"{m[c]:.2f}" + ("" if n == reference else f" ({m[c] - ref[c]:+.2f})") for c in COLUMNS}
+             for n, m in maps.items()}
+    graded_columns = [f"{t} {m}" for t, m in GRADED]
+    graded = {}
+    for n, r in records.items():
+        cells = {}
+        for (t, m), col in zip(GRADED, graded_columns):
+            value = r["tasks"].get(f"{t}/test", {}).get("metrics", {}).get(m)
+            ref_value = records[reference]["tasks"].get(f"{t}/test", {}).get("metrics", {}).get(m)
+            if value is not None:
+                cells[col] = f"{100 * value:.2f}" + ("" if n == reference or ref_value is None
+                                                     else f" ({100 * (value - ref_value):+.2f})")
+        graded[n] = cells
+    others = {n: {c: (m[c], 0.0) for c in COLUMNS} for n, m in maps.items() if n != reference}  # one seed each
+    if others:
+        bars(others, {n: [maps[n]] for n in others}, study / "stages.png", f"MAP change over {reference} (points)",
+             {n: ref for n in others})
+    val_curves(records, study / "val_curves.png")
+    return (markdown(rows) + "\n\n## Graded relevance (ESCO essential 2, optional 1; change over the reference)\n\n"
+            + markdown(graded, graded_columns))
+
+
+def val_curves(records: dict[str, dict], path: Path) -> None:
+    """Validation macro MAP and per-task MAP against the step, one line per run that recorded a curve."""
+    curves = {n: r["val_curve"] for n, r in records.items() if r.get("val_curve")}
+    if not curves:
+        return
+    tasks = [k for k in next(iter(curves.values()))[0] if k not in ("step", "macro_map", "macro_rp@10")]
+    fig, axes = plt.subplots(1, 1 + len(tasks), figsize=(3.2 * (1 + len(tasks)), 3.4), squeeze=False)
+    for n, curve in curves.items():
+        steps = [p["step"] for p in curve]
+        axes[0][0].plot(steps, [100 * p["macro_map"] for p in curve], marker="o", ms=3, label=n)
+        for ax, t in zip(axes[0][1:], tasks):
+            ax.plot(steps, [100 * p[t] for p in curve if t in p], marker="o", ms=3)
+    for ax, t in zip(axes[0], ["val macro MAP", *tasks]):
+        ax.set_title(t, fontsize=9)
+        ax.set_xlabel("step", fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0][0].legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
@@ -262,13 +328,17 @@ def main() -> None:
     a = sub.add_parser("ablation")
     a.add_argument("study", type=Path)
     a.add_argument("--by", choices=("loss", "head"), required=True)
+    st = sub.add_parser("stages", help="runs that start from one reference run (e.g. a second stage)")
+    st.add_argument("study", type=Path)
+    st.add_argument("--reference", required=True, help="the reference run's folder name under <study>/runs/")
     args = p.parse_args()
     if args.command == "collect":
         for dest in collect(args.sweep, args.into):
             print(f"collected {dest}")
         return
     md = {"transfer": lambda: transfer(args.study), "merging": lambda: merging(args.study, args.compare),
-          "ablation": lambda: ablation(args.study, getattr(args, "by", None))}[args.command]()
+          "ablation": lambda: ablation(args.study, getattr(args, "by", None)),
+          "stages": lambda: stages(args.study, getattr(args, "reference", None))}[args.command]()
     (args.study / "results.md").write_text(f"# MAP (%) per test task (gain over MiniLM zero-shot)\n\n{md}\n")
     print(md)
     print(f"\nwrote {args.study / 'results.md'} and the plot beside it")

@@ -130,3 +130,30 @@ def test_collect_leaves_a_run_alone_that_a_restarted_sweep_reused_from_the_study
     (tmp_path / "sweep" / "0_x" / "results.json").write_text(json.dumps(reused))
     assert study.collect(tmp_path / "sweep", study_dir) == []
     assert (dest / "results.json").read_text() == original
+
+
+def test_second_stage_and_mined_runs_get_their_own_names():
+    rankpo = {**config(loss={"name": "rankpo"}), "preferences": {"sources": {"occurrence": {}, "hard_negatives": None}}}
+    assert study.run_name(rankpo) == "all_rankpo-occurrence_cosine_seed42"
+    mined = {**config(), "mining": {"negatives": 1}}
+    assert study.run_name(mined) == "all_m2m_infonce+mined1_cosine_seed42"
+
+
+def test_stages_table_gives_changes_over_the_reference_and_graded_metrics(tmp_path, monkeypatch):
+    tasks = [c for c in study.COLUMNS if c != "macro"]
+    base = tmp_path / "base.json"
+    base.write_text(json.dumps(record(config(), {t: 0.30 for t in tasks}, 0.35)))
+    monkeypatch.setattr(study, "BASELINE", base)
+    for name, m, graded in [("stage1", 0.32, 0.20), ("stage2", 0.33, 0.25)]:
+        run = record(config(), {t: m for t in tasks}, m + 0.05)
+        run["tasks"]["job2skill/test"]["metrics"].update({"ndcg@10": 0.1, "ndcg@10_graded": graded, "map_graded": 0.3})
+        run["val_curve"] = [{"step": 50, "macro_map": 0.3, "jobnorm": 0.3}, {"step": 100, "macro_map": 0.31,
+                                                                              "jobnorm": 0.32}]
+        (tmp_path / "s" / "runs" / name).mkdir(parents=True)
+        (tmp_path / "s" / "runs" / name / "results.json").write_text(json.dumps(run))
+    md = study.stages(tmp_path / "s", "stage1")
+    assert "| stage2 | 33.00 (+1.00) |" in md and "| stage1 | 32.00 |" in md
+    assert "25.00 (+5.00)" in md  # job2skill graded nDCG@10 of stage 2 against stage 1
+    assert (tmp_path / "s" / "stages.png").is_file() and (tmp_path / "s" / "val_curves.png").is_file()
+    with pytest.raises(SystemExit, match="no run 'nope'"):
+        study.stages(tmp_path / "s", "nope")
