@@ -228,7 +228,8 @@ def test_second_stage_trains_from_the_checkpoint_and_records_its_preferences(sta
     from uwe.train.run import train
 
     root, ckpt = stage1
-    record = train(_stage2_cfg(tmp_path, root, ckpt, "trainer.max_steps=3", "val.every_n_steps=3"))
+    record = train(_stage2_cfg(tmp_path, root, ckpt, "trainer.max_steps=3", "val.every_n_steps=3", "val.at_start=true"))
+    assert [p["step"] for p in record["val_curve"]] == [0, 3]  # the reference's own score starts the curve
     prefs = record["preferences"]
     assert prefs["by_source"]["occurrence"] > 0 and any(k.startswith("hard_negatives/") for k in prefs["by_source"])
     assert prefs["triples"] == sum(prefs["by_source"].values()) and 0 <= prefs["reference_accuracy"] <= 1

@@ -140,6 +140,7 @@ def check_train_config(cfg: DictConfig) -> None:
     check_int(cfg, "val.every_n_steps")
     check_int(cfg, "val.max_queries", nullable=True)
     check_names(cfg, "val.tasks")
+    check_bool(cfg, "val.at_start")
     check_bool(cfg, "export")
     _check_second_stage(cfg)
     steps = _get(cfg, "trainer.max_steps")

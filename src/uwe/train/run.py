@@ -161,6 +161,8 @@ def train(cfg: DictConfig, callbacks_extra: list | None = None) -> dict:
     callbacks = [checkpoints, latest, ProgressLog(cfg.trainer.get("log_every_n_steps", 10))]
     callbacks += [LearningRateMonitor("step")] + list(callbacks_extra or [])
     trainer = build_trainer(cfg, loggers, callbacks, out)
+    if cfg.val.get("at_start") and not cfg.ckpt_path:
+        trainer.validate(module, verbose=False)  # step 0 joins the val curve (not a checkpoint candidate)
     trainer.fit(module, ckpt_path=cfg.ckpt_path)
     if not trainer.is_global_zero:
         return {}
