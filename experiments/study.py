@@ -265,7 +265,7 @@ def stages(study: Path, reference: str) -> str:
     """Runs that start from one model (``reference``: its run folder, e.g. the stage-1 run) and what each
     changes: per-task MAP with the change over the reference, the graded metrics of job2skill and skill2job,
     a bar plot of the changes and the validation curves (``val_curve`` of each results.json)."""
-    records = {p.parent.name: json.loads(p.read_text()) for p in sorted((study / "runs").glob("*/results.json"))}
+    records = {p.parent.name: with_graded(p) for p in sorted((study / "runs").glob("*/results.json"))}
     if reference not in records:
         raise SystemExit(f"no run {reference!r} in {study / 'runs'}; runs: {', '.join(records) or 'none'}")
     base, ref = baseline(), task_map(records[reference])
@@ -291,6 +291,22 @@ def stages(study: Path, reference: str) -> str:
     val_curves(records, study / "val_curves.png")
     return (markdown(rows) + "\n\n## Graded relevance (ESCO essential 2, optional 1; change over the reference)\n\n"
             + markdown(graded, graded_columns))
+
+
+def with_graded(results: Path) -> dict:
+    """A run's record, with the metrics of ``graded.results.json`` beside it joined to its tasks' own: an eval.py
+    run of the run's tested checkpoint, for a run whose test predates the graded metrics."""
+    record = json.loads(results.read_text())
+    graded = results.parent / "graded.results.json"
+    if graded.is_file():
+        extra = json.loads(graded.read_text())
+        if extra["config"].get("ckpt_path") != record["checkpoint"]["path"]:
+            raise SystemExit(f"{graded} evaluated {extra['config'].get('ckpt_path')}, not the run's tested checkpoint "
+                             f"{record['checkpoint']['path']}")
+        for key, r in extra["tasks"].items():
+            if key in record["tasks"]:
+                record["tasks"][key]["metrics"] = {**r["metrics"], **record["tasks"][key]["metrics"]}
+    return record
 
 
 def val_curves(records: dict[str, dict], path: Path) -> None:

@@ -151,9 +151,19 @@ def test_stages_table_gives_changes_over_the_reference_and_graded_metrics(tmp_pa
                                                                               "jobnorm": 0.32}]
         (tmp_path / "s" / "runs" / name).mkdir(parents=True)
         (tmp_path / "s" / "runs" / name / "results.json").write_text(json.dumps(run))
+    # stage 1's graded figures come from an eval.py run of its tested checkpoint beside it
+    stage1 = tmp_path / "s" / "runs" / "stage1"
+    run = json.loads((stage1 / "results.json").read_text())
+    del run["tasks"]["job2skill/test"]["metrics"]["ndcg@10_graded"]
+    run["checkpoint"] = {"path": "best.ckpt"}
+    (stage1 / "results.json").write_text(json.dumps(run))
+    graded = {"config": {"ckpt_path": "best.ckpt"},
+              "tasks": {"job2skill/test": {"metrics": {"map": 0.99, "ndcg@10_graded": 0.20}}}}
+    (stage1 / "graded.results.json").write_text(json.dumps(graded))
     md = study.stages(tmp_path / "s", "stage1")
     assert "| stage2 | 33.00 (+1.00) |" in md and "| stage1 | 32.00 |" in md
-    assert "25.00 (+5.00)" in md  # job2skill graded nDCG@10 of stage 2 against stage 1
+    assert "25.00 (+5.00)" in md  # job2skill graded nDCG@10 of stage 2 against stage 1's (from graded.results.json)
+    assert "| stage1 | 32.00 |" in md  # the run's own MAP, not the eval's
     assert (tmp_path / "s" / "stages.png").is_file() and (tmp_path / "s" / "val_curves.png").is_file()
     with pytest.raises(SystemExit, match="no run 'nope'"):
         study.stages(tmp_path / "s", "nope")
