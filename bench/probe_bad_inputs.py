@@ -248,6 +248,8 @@ def prepare(e: Env) -> None:
     # the tiny root with its classification zip's skills_en.csv damaged (directory intact, bytes not)
     f["damaged_root"] = e.tmp / "damaged"
     shutil.copytree(e.root, f["damaged_root"])
+    from tests.conftest import damage_member
+
     damage_member(f["damaged_root"] / "esco" / "v1.1.1" / "classification.zip", "skills_en.csv")
     # the tiny root whose vacancy grades are all equal: the occurrence preferences have nothing to prefer
     f["flat_root"] = e.tmp / "flat"
@@ -266,17 +268,6 @@ def _sha256(path: Path) -> str:
     import hashlib
 
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def damage_member(archive: Path, name: str) -> None:
-    """Flip bytes in the middle of ``name``'s stored data; the zip's directory and sizes stay as they were."""
-    with zipfile.ZipFile(archive) as zf:
-        info = next(i for i in zf.infolist() if i.filename.rsplit("/", 1)[-1] == name)
-    data = bytearray(archive.read_bytes())
-    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra) + info.compress_size // 2
-    for i in range(start, start + max(1, min(64, info.compress_size // 4))):
-        data[i] ^= 0xFF
-    archive.write_bytes(bytes(data))
 
 
 def truncated_real_root(root: Path) -> Path:

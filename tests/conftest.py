@@ -170,3 +170,14 @@ def real_catalog(tmp_path_factory):
     from uwe.data.catalog import Catalog
 
     return Catalog(require_real_data(), cache_dir=tmp_path_factory.mktemp("uwe-cache"))
+
+
+def damage_member(archive: Path, name: str) -> None:
+    """Flip 64 bytes in the middle of ``name``'s stored data: the directory and sizes stay as they were."""
+    with zipfile.ZipFile(archive) as zf:
+        info = next(i for i in zf.infolist() if i.filename.rsplit("/", 1)[-1] == name)
+    data = bytearray(archive.read_bytes())
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra) + info.compress_size // 2
+    for i in range(start, start + min(64, info.compress_size // 4 or 1)):
+        data[i] ^= 0xFF
+    archive.write_bytes(bytes(data))

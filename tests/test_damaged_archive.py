@@ -10,22 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import require_real_data
+from tests.conftest import damage_member, require_real_data
 from uwe.data.errors import DataError
 from uwe.data.readers.archive import open_bytes, read_member
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def damage_member(archive: Path, name: str) -> None:
-    """Flip 64 bytes in the middle of ``name``'s stored data: the directory and sizes stay as they were."""
-    with zipfile.ZipFile(archive) as zf:
-        info = next(i for i in zf.infolist() if i.filename.rsplit("/", 1)[-1] == name)
-    data = bytearray(archive.read_bytes())
-    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra) + info.compress_size // 2
-    for i in range(start, start + min(64, info.compress_size // 4 or 1)):
-        data[i] ^= 0xFF
-    archive.write_bytes(bytes(data))
 
 
 def test_read_member_names_the_archive_and_the_damaged_member(tmp_path):
