@@ -288,7 +288,7 @@ def stages(study: Path, reference: str) -> str:
     if others:
         bars(others, {n: [maps[n]] for n in others}, study / "stages.png", f"MAP change over {reference} (points)",
              {n: ref for n in others})
-    val_curves(records, study / "val_curves.png")
+    val_curves(records, study / "val_curves.png", reference)
     return (markdown(rows) + "\n\n## Graded relevance (ESCO essential 2, optional 1; change over the reference)\n\n"
             + markdown(graded, graded_columns))
 
@@ -309,23 +309,34 @@ def with_graded(results: Path) -> dict:
     return record
 
 
-def val_curves(records: dict[str, dict], path: Path) -> None:
-    """Validation macro MAP and per-task MAP against the step, one line per run that recorded a curve."""
+def val_curves(records: dict[str, dict], path: Path, reference: str | None = None) -> None:
+    """Validation macro MAP and per-task MAP against the step, one line per run that recorded a curve. A run that
+    started from the reference's weights (``init_from``) is drawn from the reference's best validated step on,
+    where its weights came from."""
     curves = {n: r["val_curve"] for n, r in records.items() if r.get("val_curve")}
     if not curves:
         return
+    start = 0
+    if reference in curves:
+        start = max(curves[reference], key=lambda p: p["macro_map"])["step"]
     tasks = [k for k in next(iter(curves.values()))[0] if k not in ("step", "macro_map", "macro_rp@10")]
-    fig, axes = plt.subplots(1, 1 + len(tasks), figsize=(3.2 * (1 + len(tasks)), 3.4), squeeze=False)
+    cols = 4
+    rows = -(-(1 + len(tasks)) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 3.0 * rows), squeeze=False)
+    panels = [ax for row in axes for ax in row]
     for n, curve in curves.items():
-        steps = [p["step"] for p in curve]
-        axes[0][0].plot(steps, [100 * p["macro_map"] for p in curve], marker="o", ms=3, label=n)
-        for ax, t in zip(axes[0][1:], tasks):
+        offset = start if records[n]["config"].get("init_from") and n != reference else 0
+        steps = [offset + p["step"] for p in curve]
+        panels[0].plot(steps, [100 * p["macro_map"] for p in curve], marker="o", ms=3, label=n)
+        for ax, t in zip(panels[1:], tasks):
             ax.plot(steps, [100 * p[t] for p in curve if t in p], marker="o", ms=3)
-    for ax, t in zip(axes[0], ["val macro MAP", *tasks]):
+    for ax, t in zip(panels, ["val macro MAP", *tasks]):
         ax.set_title(t, fontsize=9)
-        ax.set_xlabel("step", fontsize=8)
+        ax.set_xlabel("step (a second stage: from the reference's tested step)", fontsize=7)
         ax.tick_params(labelsize=7)
-    axes[0][0].legend(fontsize=6)
+    for ax in panels[1 + len(tasks):]:
+        ax.axis("off")
+    panels[0].legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
