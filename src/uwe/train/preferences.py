@@ -183,7 +183,8 @@ def build_triples(sources: Mapping[str, Mapping | None], builders: Mapping[str, 
             raise PreferenceError(f"preference source {name!r} yields no triple with {dict(options)} (dropped: "
                                   f"{part.dropped or 'none'}); loosen its options or turn it off with "
                                   f"preferences.sources.{name}=null")
-        log.info("preference source %s: %d triples (dropped %s)", name, len(part), part.dropped or "none")
+        log.info("preference source %s: %d triples (dropped %s), e.g. %s", name, len(part), part.dropped or "none",
+                 "; ".join(f"{q!r}: {c!r} > {r!r}" for q, c, r in list(zip(part.queries, part.chosen, part.rejected))[:3]))
         parts.append(part)
     triples = Triples.concat(parts)
     check_no_triple_leakage(triples, test_pairs)
