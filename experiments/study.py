@@ -366,7 +366,8 @@ def main() -> None:
     md = {"transfer": lambda: transfer(args.study), "merging": lambda: merging(args.study, args.compare),
           "ablation": lambda: ablation(args.study, getattr(args, "by", None)),
           "stages": lambda: stages(args.study, getattr(args, "reference", None))}[args.command]()
-    (args.study / "results.md").write_text(f"# MAP (%) per test task (gain over MiniLM zero-shot)\n\n{md}\n")
+    title = (f"change over {args.reference}" if args.command == "stages" else "gain over MiniLM zero-shot")
+    (args.study / "results.md").write_text(f"# MAP (%) per test task ({title})\n\n{md}\n")
     print(md)
     print(f"\nwrote {args.study / 'results.md'} and the plot beside it")
 
