@@ -40,3 +40,15 @@ def test_find_finished_ignores_other_configs_val_or_subsampled_runs_and_the_run_
     own = write(tmp_path / "own", CONFIG)
     assert find_finished(CONFIG, [tmp_path], exclude=own.parent) is None
     assert find_finished(CONFIG, [tmp_path]) == own
+
+
+def test_keys_added_later_at_their_inert_value_do_not_change_the_key():
+    older = {**CONFIG, "val": {"every_n_steps": 100}, "batch": {"nodes": 64}}
+    newer = {**older, "init_from": None, "val": {"every_n_steps": 100, "at_start": False},
+             "mining": {"negatives": 0, "pool": 16, "every_n_steps": None},
+             "preferences": {"sources": {"occurrence": {"per_query": 8}}}, "batch": {"nodes": 64, "triples": 128}}
+    assert run_key(newer) == run_key(older)
+    assert run_key({**newer, "mining": {"negatives": 1, "pool": 16}}) != run_key(older)
+    assert run_key({**newer, "init_from": "stage1.ckpt"}) != run_key(older)
+    rankpo = {**newer, "loss": {"name": "rankpo"}}
+    assert "preferences" in run_key(rankpo) and run_key(rankpo)["batch"]["triples"] == 128

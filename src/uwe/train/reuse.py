@@ -22,10 +22,22 @@ IGNORED = (
 )
 
 
+# Keys added after runs were recorded, with the value that changes nothing: a run recorded before them equals
+# one with them at that value. ``preferences`` and ``batch.triples`` are read by preference losses only.
+INERT = {"init_from": None, "val.at_start": False, "mining.negatives": 0}
+TRIPLES_ONLY = ("preferences", "batch.triples")
+
+
 def run_key(config: dict) -> dict:
-    """``config`` (a resolved train config) without the :data:`IGNORED` keys, dotted paths into nested dicts."""
+    """``config`` (a resolved train config) without the :data:`IGNORED` keys, dotted paths into nested dicts, and
+    without the :data:`INERT` keys at their inert value (with ``mining`` whole when it mines nothing) and, unless
+    the loss is ``rankpo``, the keys only a preference loss reads."""
     key = copy.deepcopy(config)
-    for dotted in IGNORED:
+    drop = [k for k, inert in INERT.items() if _get(key, k, inert) == inert]
+    drop = ["mining" if k == "mining.negatives" else k for k in drop]
+    if (key.get("loss") or {}).get("name") != "rankpo":
+        drop += TRIPLES_ONLY
+    for dotted in (*IGNORED, *drop):
         *parents, leaf = dotted.split(".")
         node = key
         for p in parents:
@@ -33,6 +45,15 @@ def run_key(config: dict) -> dict:
         if isinstance(node, dict):
             node.pop(leaf, None)
     return key
+
+
+def _get(config: dict, dotted: str, default):
+    node = config
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return default
+        node = node[part]
+    return node
 
 
 def find_finished(config: dict, roots: list[str | Path], exclude: Path | None = None) -> Path | None:
