@@ -23,11 +23,10 @@ from uwe.eval.report import format_table
 from uwe.eval.run import check_subsampling, log_to_logger, run_eval
 from uwe.train.callbacks import ProgressLog
 from uwe.train.checkpoint_io import AtomicCheckpointIO
-from uwe.train.mining import catalog_alias_graphs
 from uwe.train.module import UWEModule
 from uwe.train.precision import resolve_precision
 from uwe.train.reuse import find_finished, reuse_record
-from uwe.train.second_stage import describe, load_initial_weights, prepare_triples
+from uwe.train.second_stage import attach_training_data
 
 log = logging.getLogger(__name__)
 
@@ -136,21 +135,7 @@ def train(cfg: DictConfig, callbacks_extra: list | None = None) -> dict:
         val_tasks = [t for t in val_tasks if t.queries]
 
     module = build_module(cfg, mix)
-    precision = resolve_precision(cfg.trainer.get("precision", "auto"), cfg.trainer.get("accelerator", "cpu"))
-    extra = {}
-    if cfg.get("init_from") and not cfg.ckpt_path:  # a resumed run has its weights in its checkpoint
-        load_initial_weights(module, cfg.init_from)
-    if module.trains_on_triples:  # init_from is set (check_train_config)
-        # Reference scores and mined negatives come from the starting model (on resume: the same file again).
-        reference = build_module(cfg, mix) if cfg.ckpt_path else module
-        if cfg.ckpt_path:
-            load_initial_weights(reference, cfg.init_from)
-        triples = prepare_triples(cfg, catalog, mix, reference, "bf16" if str(precision).startswith("bf16") else "32")
-        module.attach_preferences(triples, val_tasks)
-        extra["preferences"] = describe(triples)
-    else:
-        alias = catalog_alias_graphs(catalog) if (cfg.get("mining") or {}).get("negatives") else None
-        module.attach(mix, val_tasks, alias)
+    extra = attach_training_data(cfg, catalog, mix, module, val_tasks, lambda: build_module(cfg, mix))
     loggers = build_loggers(cfg, out)
     checkpoints = ModelCheckpoint(dirpath=out / "checkpoints", monitor="val/macro_map", mode="max",
                                   filename="best-{step}", auto_insert_metric_name=False)

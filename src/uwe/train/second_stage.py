@@ -1,5 +1,8 @@
 """What a run does before fit when it starts from a trained model (``init_from=``) or trains on preferences.
 
+- :func:`attach_training_data`: the starting weights, then the module's training data: graph batches (with the
+  mining guard when ``mining`` mines), or the preference triples of a preference loss.
+
 - :func:`load_initial_weights`: the weights of a train.py checkpoint or an export folder into the module, which
   must have the same encoder and head (a clear error otherwise).
 - :func:`prepare_triples`: the preference triples of ``cfg.preferences`` from the mix's graphs, hard negatives
@@ -21,6 +24,7 @@ from uwe.errors import UserError
 from uwe.models.load import is_trained, load_model
 from uwe.train.mining import FalseNegativeGuard, catalog_alias_graphs, mine_negatives
 from uwe.train.module import UWEModule
+from uwe.train.precision import resolve_precision
 from uwe.train.preferences import (
     Triples,
     build_triples,
@@ -102,6 +106,27 @@ def prepare_triples(cfg: DictConfig, catalog: Catalog, mix: list[MixEntry], modu
         log.info("reference scores of %d triples: chosen above rejected for %.1f%%", len(triples),
                  100 * float((triples.reference[:, 0] > triples.reference[:, 1]).float().mean()))
     return triples
+
+
+def attach_training_data(cfg: DictConfig, catalog: Catalog, mix: list[MixEntry], module: UWEModule, val_tasks: list,
+                         new_module) -> dict:
+    """Load ``cfg.init_from`` into ``module`` (not on resume: the checkpoint has the weights), then attach its
+    data; returns what the results record gains (``preferences``). ``new_module()`` builds a fresh module: on
+    resume, the reference is the ``init_from`` model again, not the resumed weights."""
+    if cfg.get("init_from") and not cfg.ckpt_path:
+        load_initial_weights(module, cfg.init_from)
+    if not module.trains_on_triples:
+        alias = catalog_alias_graphs(catalog) if (cfg.get("mining") or {}).get("negatives") else None
+        module.attach(mix, val_tasks, alias)
+        return {}
+    reference = module  # init_from is set (check_train_config)
+    if cfg.ckpt_path:
+        reference = new_module()
+        load_initial_weights(reference, cfg.init_from)
+    precision = resolve_precision(cfg.trainer.get("precision", "auto"), cfg.trainer.get("accelerator", "cpu"))
+    triples = prepare_triples(cfg, catalog, mix, reference, "bf16" if str(precision).startswith("bf16") else "32")
+    module.attach_preferences(triples, val_tasks)
+    return {"preferences": describe(triples)}
 
 
 def describe(triples: Triples) -> dict:
