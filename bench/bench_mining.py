@@ -26,7 +26,7 @@ from hydra import compose, initialize_config_dir  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_train_throughput import CONF, WARMUP, step  # noqa: E402
+from bench_train_throughput import CONF, WARMUP, alternate_steps  # noqa: E402
 
 from uwe.data.catalog import Catalog  # noqa: E402
 from uwe.data.mix import load_mix  # noqa: E402
@@ -71,20 +71,11 @@ def main() -> None:
               f"nodes: {seconds:6.1f} s ({len(sampler.graph.left) / seconds:,.0f} left nodes/s)")
     print(f"  all graphs: {total:.1f} s once")
 
-    rates: dict[str, list[float]] = {n: [] for n in sides}
-    seconds: dict[str, list[float]] = {n: [] for n in sides}
-    texts: dict[str, list[int]] = {n: [] for n in sides}
-    for i in range(WARMUP + args.repeats):
-        for name, (module, optimizer) in sides.items():
-            start = time.perf_counter()
-            batch = module._batches[i]
-            n = sum(len(b.left) + len(b.right) for b in batch.values())
-            step(module, optimizer, batch, bf16)
-            if i >= WARMUP:
-                elapsed = time.perf_counter() - start
-                rates[name].append(n / elapsed)
-                seconds[name].append(elapsed)
-                texts[name].append(n)
+    done = alternate_steps({n: (module, optimizer, bf16) for n, (module, optimizer) in sides.items()},
+                           WARMUP + args.repeats)
+    texts = {n: [t for t, _, _ in steps[WARMUP:]] for n, steps in done.items()}
+    seconds = {n: [sec for _, sec, _ in steps[WARMUP:]] for n, steps in done.items()}
+    rates = {n: [t / sec for t, sec, _ in steps[WARMUP:]] for n, steps in done.items()}
     print(f"MiniLM, {len(mix)} graphs x {args.nodes} nodes, {args.negatives} mined negative(s) per left node; torch "
           f"threads {torch.get_num_threads()}; {WARMUP} warm-up + {args.repeats} timed steps per side")
     for name in sides:

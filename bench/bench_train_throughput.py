@@ -61,6 +61,22 @@ def step(module, optimizer, batch, bf16: bool) -> float:
     return loss.item()
 
 
+def alternate_steps(sides: dict, steps: int) -> dict[str, list[tuple[int, float, float]]]:
+    """Train every side ``steps`` steps, alternating sides step by step so load drifts hit all alike.
+
+    ``sides``: name -> (module, optimizer, bf16). Returns name -> per step (texts, seconds, loss); a step's time
+    includes building its batch (tokenising on the plain path, packing ids on the default one)."""
+    out: dict[str, list[tuple[int, float, float]]] = {name: [] for name in sides}
+    for i in range(steps):
+        for name, (module, optimizer, bf16) in sides.items():
+            start = time.perf_counter()
+            batch = module._batches[i]
+            texts = sum(len(b.left) + len(b.right) for b in batch.values())
+            loss = step(module, optimizer, batch, bf16)
+            out[name].append((texts, time.perf_counter() - start, loss))
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--nodes", type=int, default=64, help="right nodes per graph per step (train.yaml's batch.nodes)")
@@ -79,16 +95,9 @@ def main() -> None:
     bf16 = resolve_precision("auto", "cpu") == "bf16-mixed"
     sides = {"plain": (*make_side(cfg, mix, packed=False), False), "default": (*make_side(cfg, mix, packed=True), bf16)}
 
-    rates: dict[str, list[float]] = {name: [] for name in sides}
-    losses: dict[str, list[float]] = {name: [] for name in sides}
-    for i in range(WARMUP + args.repeats):
-        for name, (module, optimizer, use_bf16) in sides.items():
-            start = time.perf_counter()
-            batch = module._batches[i]  # tokenising (plain) or packing ids (default) is part of the step
-            texts = sum(len(b.left) + len(b.right) for b in batch.values())
-            losses[name].append(step(module, optimizer, batch, use_bf16))
-            if i >= WARMUP:
-                rates[name].append(texts / (time.perf_counter() - start))
+    done = alternate_steps(sides, WARMUP + args.repeats)
+    rates = {name: [t / sec for t, sec, _ in steps[WARMUP:]] for name, steps in done.items()}
+    losses = {name: [loss for _, _, loss in steps] for name, steps in done.items()}
 
     print(f"MiniLM, head {args.head}, {len(mix)} graphs x {args.nodes} nodes; torch threads {torch.get_num_threads()}, "
           f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}; {WARMUP} warm-up + {args.repeats} timed steps per side")

@@ -261,13 +261,9 @@ def prepare(e: Env) -> None:
     vac["skill_prob_avg"] = [[0.5] * len(x) for x in vac["skill_name"]]
     vac.to_parquet(f["flat_root"] / "vacancies" / "job_skill_val.parquet")
     f["ckpt_sha"] = e.tmp / "good.ckpt.sha256"
-    f["ckpt_sha"].write_text(_sha256(f["ckpt"]))
+    from uwe.files import sha256_of
 
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    f["ckpt_sha"].write_text(sha256_of(f["ckpt"]))
 
 
 def truncated_real_root(root: Path) -> Path:
@@ -313,7 +309,9 @@ def no_payload(marker: str) -> Callable[[Env, Outcome], str | None]:
 
 def ckpt_intact(e: Env, o: Outcome) -> str | None:
     """The starting model (init_from) is the user's file: a failed second stage must leave it as it was."""
-    return None if _sha256(e.files["ckpt"]) == e.files["ckpt_sha"].read_text() else "unsafe: init_from was changed"
+    from uwe.files import sha256_of
+
+    return None if sha256_of(e.files["ckpt"]) == e.files["ckpt_sha"].read_text() else "unsafe: init_from was changed"
 
 
 def marked_unverified(e: Env, o: Outcome) -> str | None:

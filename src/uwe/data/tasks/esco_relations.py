@@ -6,19 +6,26 @@ from uwe.data.errors import DataError
 from uwe.data.raw import RawData
 from uwe.data.task import RankingTask, build_task
 
-def occupation_skill_pairs(raw: RawData) -> tuple[list[tuple[str, str]], int]:
-    """(occupation label, skill label) for essential AND optional relations; and how many rows name a URI
-    missing from the classification export (dropped)."""
+def labelled_relations(raw: RawData) -> tuple[list[tuple[str, str, str]], int]:
+    """(occupation label, skill label, relation type) of every relation, essential and optional; and how many rows
+    name a URI missing from the classification export (dropped)."""
     occ = raw.esco_labels("v1.1.1", "occupations")
     skills = raw.esco_labels("v1.1.1", "skills")
     rel = raw.occupation_skill_relations
-    pairs, unknown = [], 0
-    for o, s in zip(rel["occupationUri"], rel["skillUri"]):
+    out, unknown = [], 0
+    for o, kind, s in zip(rel["occupationUri"], rel["relationType"], rel["skillUri"]):
         if o in occ and s in skills:
-            pairs.append((occ[o], skills[s]))
+            out.append((occ[o], skills[s], kind))
         else:
             unknown += 1
-    return pairs, unknown
+    return out, unknown
+
+
+def occupation_skill_pairs(raw: RawData) -> tuple[list[tuple[str, str]], int]:
+    """(occupation label, skill label) for essential AND optional relations; and how many rows name a URI
+    missing from the classification export (dropped)."""
+    relations, unknown = labelled_relations(raw)
+    return [(o, s) for o, s, _ in relations], unknown
 
 
 RELATION_GAINS = {"essential": 2.0, "optional": 1.0}
@@ -28,17 +35,13 @@ GRADED_TASKS = ("job2skill", "skill2job")  # test splits: ESCO grades each relat
 def relation_gains(raw: RawData) -> dict[tuple[str, str], float]:
     """(occupation label, skill label), stripped -> gain of the relation: essential 2, optional 1 (a pair listed
     with both types keeps 2). A relation type outside these two is an error naming it."""
-    occ = raw.esco_labels("v1.1.1", "occupations")
-    skills = raw.esco_labels("v1.1.1", "skills")
-    rel = raw.occupation_skill_relations
     out: dict[tuple[str, str], float] = {}
-    for o, kind, s in zip(rel["occupationUri"], rel["relationType"], rel["skillUri"]):
-        if o in occ and s in skills:
-            if kind not in RELATION_GAINS:
-                raise DataError(f"occupationSkillRelations.csv: relationType {kind!r} is neither essential nor "
-                                "optional; is this the official ESCO v1.1.1 relations export?")
-            key = (occ[o].strip(), skills[s].strip())
-            out[key] = max(out.get(key, 0.0), RELATION_GAINS[kind])
+    for o, s, kind in labelled_relations(raw)[0]:
+        if kind not in RELATION_GAINS:
+            raise DataError(f"occupationSkillRelations.csv: relationType {kind!r} is neither essential nor "
+                            "optional; is this the official ESCO v1.1.1 relations export?")
+        key = (o.strip(), s.strip())
+        out[key] = max(out.get(key, 0.0), RELATION_GAINS[kind])
     return out
 
 
