@@ -181,3 +181,36 @@ def damage_member(archive: Path, name: str) -> None:
     for i in range(start, start + min(64, info.compress_size // 4 or 1)):
         data[i] ^= 0xFF
     archive.write_bytes(bytes(data))
+
+
+@pytest.fixture(scope="session")
+def _onnx_exports(tmp_path_factory) -> tuple[Path, dict[str, Path]]:
+    """Where each weights' ONNX files are exported once per test session: weights sha256 -> folder."""
+    return tmp_path_factory.mktemp("onnx_exports"), {}
+
+
+@pytest.fixture(autouse=True)
+def shared_onnx_exports(monkeypatch, _onnx_exports):
+    """``backend="auto"`` (every ranker's default) exports into each test's own cache folder; the tiny encoder's
+    weights are seeded, so its files are exported once per session and copied there (0.5 s saved per ranker).
+    Tests of the export itself call ``export_onnx`` imported by name, the real one."""
+    import shutil
+
+    from uwe.models import onnx_export
+    from uwe.models.encoder import state_sha256
+    from uwe.models.onnx_backend import ONNX_FILES
+
+    export = onnx_export.export_onnx
+    store, done = _onnx_exports
+
+    def export_once(encoder, folder):
+        weights = state_sha256(encoder.model)
+        if weights not in done:
+            done[weights] = store / weights[:16]
+            done[weights].mkdir()
+            export(encoder, done[weights])
+        for name in ONNX_FILES.values():
+            shutil.copyfile(done[weights] / name, Path(folder) / name)
+        return {backend: Path(folder) / name for backend, name in ONNX_FILES.items()}
+
+    monkeypatch.setattr(onnx_export, "export_onnx", export_once)

@@ -153,7 +153,7 @@ def test_the_merged_folder_loads_in_ranker_and_sentence_transformers(tmp_path, t
 
     got = SentenceTransformer(str(out), device="cpu").encode(TEXTS, normalize_embeddings=False, convert_to_tensor=True)
     assert torch.allclose(got, expected.pooled, atol=1e-5)
-    ranker = Ranker.from_pretrained(out, cache_dir=tmp_path / "spaces", show_progress=False)
+    ranker = Ranker.from_pretrained(out, cache_dir=tmp_path / "spaces", show_progress=False, backend="torch")
     assert isinstance(ranker.head, SoftLateInteractionHead) and ranker.head.tau_a == 0.2
     from_ranker = ranker.encoder.encode(TEXTS, show_progress=False)
     assert torch.equal(from_ranker.pooled, expected.pooled) and torch.equal(from_ranker.tokens, expected.tokens)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import pytest
@@ -12,6 +13,7 @@ from uwe import Ranker
 from uwe.cli import main
 from uwe.errors import UserError
 from uwe.models.encoder import TextEncoder
+from uwe.models.heads import CosineHead
 from uwe.models.onnx_backend import INSTALL, ONNX_FILES, available
 from uwe.models.onnx_export import export_onnx
 
@@ -149,8 +151,9 @@ def test_cli_export_onnx_of_a_checkpoint_keeps_its_trained_weights_and_head(tmp_
     out = tmp_path / "model"
     assert main(["export", str(checkpoint), str(out), "--onnx"]) == 0
     onnx = Ranker.from_pretrained(out, cache_dir=tmp_path / "a", show_progress=False)
-    trained = Ranker.from_pretrained(checkpoint, cache_dir=tmp_path / "b", show_progress=False)
+    trained = Ranker.from_pretrained(checkpoint, cache_dir=tmp_path / "b", show_progress=False, backend="torch")
     assert (onnx.encoder.backend, trained.encoder.backend) == ("onnx", "torch")
+    assert not (tmp_path / "a" / "onnx").exists()  # the export folder's own file, stamped with these weights
     assert onnx.head.tau_a == 0.2 and onnx.encoder.keep_tokens  # soft_li: token states come from ONNX Runtime
     for ranker in (onnx, trained):
         ranker.add_space("demo", LABELS)
@@ -198,3 +201,57 @@ def test_eval_backend_auto_is_onnx_in_fp32_and_torch_for_bf16(tmp_path):
 
     assert backend_for("32") == "onnx"
     assert backend_for("bf16") == "torch"  # bf16 is a torch autocast
+
+
+# Thirty labels and a fixed set of queries: the default ranker's top 10 must be torch's.
+SPACE_LABELS = [f"{verb} {noun}" for verb in ("manage", "bake", "teach", "analyse", "repair")
+                for noun in ("bread", "data", "children", "engines", "teams", "contracts")]
+QUERIES = ["python programming", "bread", "lead people in a hospital ward at night", "sql", "car mechanic",
+           "primary school teacher", "data scientist"]
+
+
+@needs_onnxruntime
+@pytest.mark.parametrize("head", ["cosine", "soft_li"])
+def test_the_default_ranker_is_onnx_exported_once_into_the_cache_with_torchs_top_10(tmp_path, head):
+    """``Ranker.from_pretrained`` (backend="auto"): the first ranker exports the model into <cache>/onnx/<weights>,
+    a second one reuses the file; its top 10 equal torch's on a fixed set of queries."""
+    handlers = logging.getLogger().handlers[:]
+    ranker = Ranker.from_pretrained("tiny", head=head, cache_dir=tmp_path, show_progress=False)
+    assert ranker.describe()["backend"] == "onnx"
+    (folder,) = (tmp_path / "onnx").iterdir()
+    stamp = (folder / "model.onnx").stat().st_mtime_ns
+    again = Ranker.from_pretrained("tiny", head=head, cache_dir=tmp_path, show_progress=False)
+    assert again.describe()["backend"] == "onnx" and (folder / "model.onnx").stat().st_mtime_ns == stamp
+    assert logging.getLogger().handlers == handlers  # onnxruntime.quantization's basicConfig undone
+    reference = Ranker.from_pretrained("tiny", head=head, cache_dir=tmp_path, show_progress=False, backend="torch")
+    assert reference.describe()["backend"] == "torch"
+    for r in (ranker, reference):
+        r.add_space("demo", SPACE_LABELS)
+    got, want = ranker.rank(QUERIES, "demo", k=10), reference.rank(QUERIES, "demo", k=10)
+    assert [[label for label, _ in row] for row in got] == [[label for label, _ in row] for row in want]
+    assert [[s for _, s in row] for row in got] == [[pytest.approx(s, abs=1e-5) for _, s in row] for row in want]
+
+
+def test_auto_is_torch_without_onnxruntime_and_for_bf16(tmp_path, monkeypatch):
+    from uwe.models.retriever import Retriever
+
+    bf16 = Retriever(tiny(), CosineHead(), tmp_path, precision="bf16", show_progress=False, backend="auto")
+    assert bf16.encoder.backend == "torch"
+    monkeypatch.setattr("uwe.models.onnx_export.available", lambda: False)
+    ranker = Ranker.from_pretrained("tiny", cache_dir=tmp_path, show_progress=False)
+    assert ranker.describe()["backend"] == "torch" and not (tmp_path / "onnx").exists()
+
+
+@needs_onnxruntime
+def test_a_checkpoint_trained_from_an_onnx_export_gets_its_own_export(tmp_path):
+    """The export folder's model.onnx holds the start weights: auto exports the trained ones into the cache."""
+    start = TextEncoder.from_name("tiny", max_length=MAX_LENGTH)
+    (tmp_path / "start").mkdir()
+    export_onnx(start, tmp_path / "start")
+    trained = TextEncoder.from_name("tiny", max_length=MAX_LENGTH)
+    with torch.no_grad():
+        next(trained.model.parameters()).add_(0.01)
+    trained.folder = tmp_path / "start"
+    ranker = Ranker(trained, CosineHead(), cache_dir=tmp_path / "cache", show_progress=False, backend="auto")
+    assert ranker.describe()["backend"] == "onnx"
+    assert ranker.encoder._runtime.path.parent.parent == tmp_path / "cache" / "onnx"

@@ -135,9 +135,12 @@ class Ranker(RetrieverView):
             head: the head of a zero-shot encoder, by config name (default ``cosine``); not allowed with an
                 export or a checkpoint.
             cache_dir, device, data_root, show_progress, refresh, refresh_hint: as for :class:`Ranker`.
-            backend: what encodes the queries: ``auto`` (ONNX Runtime when the folder has ``model.onnx``, from
-                ``uwe export --onnx``, and onnxruntime is installed; else torch), ``torch``, ``onnx`` or
-                ``onnx-int8`` (see :mod:`uwe.models.onnx_backend`). Spaces are always encoded by torch.
+            backend: what encodes the queries: ``auto`` (ONNX Runtime fp32 for every model on the CPU: the
+                export folder's ``model.onnx`` when it holds these weights, else the model exported once into
+                ``<cache_dir>/onnx/<weights sha256[:16]>/``, about 5 s for MiniLM, and reused; torch off the CPU,
+                in bf16 or without onnxruntime; :func:`uwe.models.onnx_export.apply_backend`), ``torch``,
+                ``onnx`` or ``onnx-int8`` (see :mod:`uwe.models.onnx_backend`). :meth:`describe` says which
+                is in use. Spaces are always encoded by torch.
         """
         encoder, head_module = load_model(path_or_name, head)
         return cls(encoder, head_module, cache_dir, data_root, device, show_progress=show_progress, refresh=refresh,

@@ -42,14 +42,15 @@ class EncoderScorer(RetrieverView):
             ``precision="bf16"`` encodes under bf16 autocast and never touches the disk cache.
         refresh_cache: re-encode a stale cached space (a stale one is refused naming ``refresh_cache=true``).
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or a torch device, resolved once; None: the encoder's.
+        backend: the query backend, as for :class:`~uwe.models.retriever.Retriever` (None keeps the encoder's).
     """
 
     def __init__(self, encoder: TextEncoder, head: ScoringHead, cache_dir: str | Path | None, batch_size: int = 256,
                  score_chunk: int | None = None, show_progress: bool = True, refresh_cache: bool = False,
-                 precision: str | int = "32", device: str | torch.device | None = None):
+                 precision: str | int = "32", device: str | torch.device | None = None, backend: str | None = None):
         self.retriever = Retriever(encoder, head, cache_dir, device=device, batch_size=batch_size,
                                    score_chunk=score_chunk, precision=precision, show_progress=show_progress,
-                                   refresh=refresh_cache, refresh_hint="set refresh_cache=true")
+                                   refresh=refresh_cache, refresh_hint="set refresh_cache=true", backend=backend)
         self.name = f"{encoder.name}+{type(head).__name__}"
 
     def space(self, targets: list[str], space: str) -> Embeddings:

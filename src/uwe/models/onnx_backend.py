@@ -7,14 +7,16 @@ Backends (``TextEncoder.set_backend``, ``Ranker.from_pretrained(backend=...)``):
 - ``onnx-int8``: ``model.int8.onnx``, its weights dynamically quantised to int8 per channel; faster, but not
   equal (see the README's latency section for its ranking cost).
 - ``auto``: ``onnx`` when ``model.onnx`` is beside the weights, onnxruntime is importable and the encoder
-  is on the CPU; else ``torch``. It never picks ``onnx-int8``, whose MAP cost exceeds the 0.3 allowed.
+  is on the CPU; else ``torch``. It never picks ``onnx-int8``, whose MAP cost exceeds the 0.3 allowed. Given a
+  cache folder (every ``Ranker`` and evaluation), :func:`uwe.models.onnx_export.apply_backend` first exports
+  the model there once, so ``auto`` is ``onnx`` for every model on the CPU in fp32.
 
 Only the transformer runs in ONNX Runtime: it returns the token states [N, L, D], and pooling, padding and
 normalisation stay in :class:`uwe.models.encoder.TextEncoder`, one implementation for every backend. Both
 files carry the sha256 of the weights they were exported from (metadata ``uwe_weights_sha256``); a file
 whose weights are not the encoder's is never used: an error when asked for by name, a warning and torch under
-``auto`` (a checkpoint trained from an export folder that holds ONNX files of its start weights). onnxruntime
-is optional: ``pip install "uwe[onnx]"``.
+``auto`` (a file that was changed after it was exported). onnx and onnxruntime are base dependencies; without
+them ``auto`` is torch.
 """
 
 from __future__ import annotations

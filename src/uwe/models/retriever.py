@@ -72,7 +72,8 @@ class Retriever:
         refresh_hint: how a stale-cache error tells the user to refresh (``pass refresh=True``; eval.py says
             ``set refresh_cache=true``, the CLI ``pass --refresh``).
         backend: the encoder's query backend (``auto``, ``torch``, ``onnx``, ``onnx-int8``), set once it is on
-            ``device``; None keeps the encoder's.
+            ``device`` by :func:`uwe.models.onnx_export.apply_backend`: ``auto`` is ONNX Runtime fp32 on the CPU
+            in fp32 (exported once into ``cache_dir/onnx/``), else torch. None keeps the encoder's.
 
     Not thread-safe: :class:`uwe.ranker.Ranker` serialises its callers.
     """
@@ -89,9 +90,11 @@ class Retriever:
             encoder.to(self.device)
             head.to(self.device)
         self.encoder, self.head = encoder, head
-        if backend is not None:
-            encoder.set_backend(backend)  # once on its device: ONNX Runtime runs on the CPU only
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else None
+        if backend is not None:  # once on its device: ONNX Runtime runs on the CPU only
+            from uwe.models.onnx_export import apply_backend
+
+            apply_backend(encoder, backend, self.cache_dir, self.precision)
         self.batch_size, self.query_chunk, self.score_chunk = batch_size, query_chunk, score_chunk
         self.show_progress, self.refresh, self.refresh_hint = show_progress, refresh, refresh_hint
         self._spaces: dict[str, Space] = {}

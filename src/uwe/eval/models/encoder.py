@@ -21,23 +21,12 @@ def encoder_scorer(cfg: DictConfig, encoder: TextEncoder, head,
     """``encoder`` and ``head``, moved to ``device`` (default: the config's ``device``; the CPU for a config
     without one), with the config's target-space cache, batch, scoring block and ``precision`` settings, and
     its query ``backend`` (``torch``, or ``onnx``/``auto``: ONNX Runtime fp32 from a file exported once into the
-    cache folder, :func:`uwe.models.onnx_export.cached_onnx_folder`; target spaces are always encoded by torch)."""
-    scorer = EncoderScorer(encoder, head, cfg.paths.cache_dir, cfg.encoder.batch_size, cfg.score_chunk,
-                           refresh_cache=cfg.refresh_cache, precision=cfg.get("precision", "32"),
-                           device=cfg.get("device", "cpu") if device is None else device)
-    backend = cfg.get("backend", "torch")
-    if backend != "torch":
-        from uwe.models.onnx_backend import available, onnx_file
-        from uwe.models.onnx_export import cached_onnx_folder
-
-        on_cpu = scorer.device.type == "cpu"
-        if backend == "auto" and not (on_cpu and available() and scorer.retriever.precision == "32"):
-            return scorer  # auto: torch off the CPU, without onnxruntime, or for bf16 (a torch autocast)
-        if not on_cpu:
-            onnx_file(backend, None, on_cpu)  # raises its off-the-CPU error before any export
-
-        encoder.set_backend(backend, folder=cached_onnx_folder(encoder, cfg.paths.cache_dir))
-    return scorer
+    cache folder, :func:`uwe.models.onnx_export.apply_backend`, as the ranker's; target spaces are always encoded
+    by torch)."""
+    return EncoderScorer(encoder, head, cfg.paths.cache_dir, cfg.encoder.batch_size, cfg.score_chunk,
+                         refresh_cache=cfg.refresh_cache, precision=cfg.get("precision", "32"),
+                         device=cfg.get("device", "cpu") if device is None else device,
+                         backend=cfg.get("backend", "torch"))
 
 
 def build_encoder_scorer(cfg: DictConfig) -> EncoderScorer:
