@@ -1,4 +1,4 @@
-"""The ``uwe`` command: rank texts, serve a model over HTTP, export a checkpoint, merge fine-tuned models,
+"""The ``uwe`` command: rank texts, extract skills from a job ad, serve a model over HTTP, export a checkpoint, merge fine-tuned models,
 evaluate a model on your own ranking task.
 
     uwe rank "data scientist" --space esco_skills -k 10 [--model minilm] [--input texts.txt] [--format json] [--refresh]
@@ -6,6 +6,8 @@ evaluate a model on your own ranking task.
               [--max-batch 64 --max-wait 5 | --no-batching] [--max-body-bytes 1048576] [--refresh]
     uwe export CKPT_OR_MODEL OUT [--onnx] [--overwrite]
     uwe merge CKPT_OR_EXPORT... --out OUT [--method average|task_arithmetic --scale L --base BASE] [--overwrite]
+    uwe extract [FILE|-] [--title T] [--min-prob P] [--top N] [--format table|json] [--any-language] [--model minilm]
+    uwe calibrate [--model minilm] [--out FILE] [--data-root DIR]
     uwe evaluate --pairs PAIRS [--targets TARGETS] [--model minilm] [--head H] [--format table|json] [--drop-unknown]
                  [--out DIR]
 
@@ -30,6 +32,16 @@ def _positive_int(value: str) -> int:
     if not re.fullmatch(r"\d+", value) or int(value) < 1:
         raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value!r}")
     return int(value)
+
+
+def _probability(value: str) -> float:
+    try:
+        p = float(value)
+    except ValueError:
+        p = float("nan")
+    if not 0.0 <= p <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a probability from 0 to 1, got {value!r}")
+    return p
 
 
 def _labels_arg(value: str) -> tuple[str, Path]:
@@ -69,7 +81,7 @@ def _model_args(parser: argparse.ArgumentParser, default_model: str | None) -> N
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="uwe",
-                                     description="Rank texts, serve a model over HTTP, export a checkpoint, merge "
+                                     description="Rank texts, extract skills from job ads, serve a model over HTTP, export a checkpoint, merge "
                                                  "fine-tuned models.")
     parser.add_argument("--debug", action="store_true", help="show the traceback of user errors too (or UWE_DEBUG=1)")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -130,6 +142,28 @@ def build_parser() -> argparse.ArgumentParser:
                                       "folder or a .ckpt")
     merge.add_argument("--overwrite", action="store_true", help="replace OUT when it is a uwe export (never any other "
                                                                 "folder)")
+
+    extract = commands.add_parser("extract", help="ESCO skills and occupations of a job ad, with calibrated "
+                                                  "probabilities and evidence sentences")
+    extract.add_argument("file", nargs="?", default="-", help="the ad, a UTF-8 text file, or - for stdin (default)")
+    extract.add_argument("--title", help="the job title (default: the ad's first line when it reads as one)")
+    extract.add_argument("--min-prob", type=_probability, default=None,
+                         help="report skills from this probability (default: the calibrated operating point)")
+    extract.add_argument("--top", type=_positive_int, default=None, help="at most N skills, most probable first")
+    extract.add_argument("--format", choices=["table", "json"], default="table")
+    extract.add_argument("--any-language", action="store_true",
+                         help="extract from an ad that does not look English (the model was trained on English)")
+    _model_args(extract, "minilm")
+
+    calibrate = commands.add_parser("calibrate", help="refit a model's extraction calibration on the validation data")
+    calibrate.add_argument("--model", default="minilm",
+                           help="export folder, train.py .ckpt, or encoder name (minilm, mpnet, tiny, HF folder)")
+    calibrate.add_argument("--head", help="head of a zero-shot encoder (default cosine); exports bring their own")
+    calibrate.add_argument("--out", type=Path, help="where to write calibration.json (default: the export folder the "
+                                                    "model came from, else the cache)")
+    calibrate.add_argument("--data-root", help="the data root holding the validation files (default as uwe.data)")
+    calibrate.add_argument("--cache-dir", help="where spaces and calibrations are cached (default $UWE_CACHE_DIR "
+                                               "or ~/.cache/uwe)")
 
     evaluate = commands.add_parser("evaluate", help="MAP, RP@10 and MRR of a model on your own ranking task (files)")
     evaluate.add_argument("--pairs", type=Path, required=True,
@@ -248,7 +282,51 @@ def cmd_evaluate(args) -> None:
         print(f"results: {args.out / 'results.json'}, {args.out / 'results.md'}", file=sys.stderr)
 
 
-COMMANDS = {"rank": cmd_rank, "serve": cmd_serve, "export": cmd_export, "merge": cmd_merge, "evaluate": cmd_evaluate}
+def read_ad(file: str) -> str:
+    """The ad in ``file`` (``-``: stdin) as text; a clear error for a missing, binary or non-UTF-8 file."""
+    data = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+    where = "stdin" if file == "-" else file
+    if b"\0" in data:
+        raise UserError(f"{where} is a binary file (it holds NUL bytes), not a text ad; extract its text first "
+                        "(e.g. pdftotext ad.pdf ad.txt)")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise UserError(f"{where} is not UTF-8 text (byte {err.start}: {err.reason}); save it as UTF-8") from None
+
+
+def format_extraction(found) -> str:
+    """A table for people: the title and its occupations, then each skill, its probability and evidence."""
+    lines = []
+    if found.title is not None:
+        lines.append(f"title ({found.title_source}): {found.title}")
+        lines += [f"  {o.probability:5.1%}  {o.label}  <{o.uri}>" for o in found.occupations]
+    lines.append(f"{len(found.skills)} skill(s) from {found.sentences} sentence(s), probability >= "
+                 f"{found.threshold:.3f}:")
+    for skill in found.skills:
+        lines.append(f"  {skill.probability:5.1%}  {skill.label}  <{skill.uri}>")
+        lines += [f"           [{e.start}:{e.end}] {e.text}" for e in skill.evidence]
+    return "\n".join(lines)
+
+
+def cmd_extract(args) -> None:
+    from uwe.extract import check_ad
+
+    text = check_ad(read_ad(args.file), args.any_language)  # before the model loads: a bad ad fails at once
+    found = _ranker(args).extract(text, args.title, args.min_prob, args.top, args.any_language)
+    print(json.dumps(found.to_dict(), ensure_ascii=False, indent=1) if args.format == "json"
+          else format_extraction(found))
+
+
+def cmd_calibrate(args) -> None:
+    from uwe.extract import calibrate
+    from uwe.ranker import Ranker
+
+    ranker = Ranker.from_pretrained(args.model, head=args.head, cache_dir=args.cache_dir, data_root=args.data_root)
+    print(calibrate(ranker, out=args.out))
+
+
+COMMANDS = {"extract": cmd_extract, "calibrate": cmd_calibrate, "rank": cmd_rank, "serve": cmd_serve, "export": cmd_export, "merge": cmd_merge, "evaluate": cmd_evaluate}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -119,6 +119,7 @@ class Ranker(RetrieverView):
         # as evaluation names it, so eval.py and the ranker share its cache file.
         self._keys: dict[str, str] = {}
         self._catalog = None
+        self._extractor = None  # built on the first extract()
         self._lock = threading.RLock()
 
     @classmethod
@@ -185,6 +186,17 @@ class Ranker(RetrieverView):
             sizes.update({name: len(self.retriever.space(key).labels) for name, key in self._keys.items()})
             return sizes
 
+    @property
+    def catalog(self):
+        """The :class:`~uwe.data.catalog.Catalog` of ``data_root``: the built-in spaces and the validation data
+        extraction is calibrated on."""
+        with self._lock:
+            if self._catalog is None:
+                from uwe.data.catalog import Catalog
+
+                self._catalog = Catalog(self.data_root)
+            return self._catalog
+
     def space(self, name: str) -> Space:
         """Space ``name`` in memory; a built-in one is read from the data root and its cache on first use."""
         with self._lock:
@@ -192,11 +204,7 @@ class Ranker(RetrieverView):
                 return self.retriever.space(self._keys[name])
             if name not in BUILTIN_SPACES:
                 raise UnknownSpaceError(f"unknown space {name!r}; valid: {', '.join(sorted(self.spaces()))}")
-            if self._catalog is None:
-                from uwe.data.catalog import Catalog
-
-                self._catalog = Catalog(self.data_root)
-            task = self._catalog.task(*BUILTIN_SPACES[name])
+            task = self.catalog.task(*BUILTIN_SPACES[name])
             return self._encode(name, task.target_space, task.targets, refresh=False)
 
     def scores(self, texts: str | list[str], space: str) -> torch.Tensor:
@@ -264,3 +272,19 @@ class Ranker(RetrieverView):
         space = self.retriever.encode_space(key, labels, refresh=refresh)
         self._keys[name] = key
         return space
+
+    def extract(self, text: str, title: str | None = None, min_prob: float | None = None, top: int | None = None,
+                any_language: bool = False):
+        """The ESCO skills a job ad asks for and the occupation it is, with calibrated probabilities and the
+        sentences that say so (:class:`uwe.extract.Extraction`; see :meth:`uwe.extract.Extractor.extract`).
+
+        The first call loads the model's calibration (``calibration.json`` in its export folder or the cache) or
+        fits it on the local validation data and caches it; with no validation data it raises
+        :class:`uwe.extract.NoCalibrationDataError` rather than make up probabilities.
+        """
+        with self._lock:
+            if self._extractor is None:
+                from uwe.extract import Extractor, calibration_for
+
+                self._extractor = Extractor(self, calibration_for(self))
+            return self._extractor.extract(text, title, min_prob, top, any_language)

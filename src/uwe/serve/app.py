@@ -1,4 +1,4 @@
-"""FastAPI app over a :class:`uwe.ranker.Ranker`: ``POST /rank``, ``GET /spaces``, ``GET /health``.
+"""FastAPI app over a :class:`uwe.ranker.Ranker`: ``POST /rank``, ``POST /extract``, ``GET /spaces``, ``GET /health``.
 
 Requests are refused before any work, each with a ``detail`` naming the value at fault:
 
@@ -9,6 +9,9 @@ Requests are refused before any work, each with a ``detail`` naming the value at
 - more than ``max_texts`` texts, an empty text, one over ``max_text_chars`` characters or not valid Unicode
   (a lone surrogate such as JSON's ``"\\ud800"``), ``k`` outside 1..min(max_k, space size): 422;
 - an unknown space: 404; the service still loading its spaces or shutting down: 503.
+- ``POST /extract``: an ad that is empty, over :data:`uwe.extract.checks.MAX_AD_CHARS` characters, binary or
+  not English (unless ``any_language``), a ``min_prob`` outside [0, 1] or a ``top`` below 1: 422; a model
+  with no calibration and no validation data to fit one: 503 (no probability is made up).
 
 Concurrent requests are answered in batches by one worker (:class:`uwe.serve.batcher.Batcher`: up to
 ``max_batch`` texts, waiting at most ``max_wait_ms`` for them); ``batching=False`` is the reference path, each
@@ -20,6 +23,8 @@ request still pending gets a 503.
 
     curl -s localhost:8080/rank -H 'content-type: application/json' \\
          -d '{"texts": ["data scientist"], "space": "esco_skills", "k": 3}'
+    curl -s localhost:8080/extract -H 'content-type: application/json' \\
+         -d '{"text": "Data Engineer\\n- Python and SQL\\n- Spark", "top": 5}'
 """
 
 from __future__ import annotations
@@ -36,9 +41,10 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
 from uwe import __version__
+from uwe.extract import CalibrationError, NoCalibrationDataError
 from uwe.ranker import Ranker, UnknownSpaceError, check_texts
 from uwe.serve.batcher import Batcher, KOutOfRange, ServiceStopped, check_space_and_k
 from uwe.serve.middleware import AccessLog, BodyLimit
@@ -66,6 +72,52 @@ class RankResponse(BaseModel):
     batch (or the ranker's lock) included."""
 
     results: list[list[Hit]]
+    took_ms: float
+
+
+class ExtractRequest(BaseModel):
+    """A job ad to extract skills and occupations from (see :meth:`uwe.ranker.Ranker.extract`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: StrictStr = Field(description="the whole ad; line breaks and bullets separate sentences")
+    title: StrictStr | None = Field(None, description="the job title (default: the first line if it reads as one)")
+    min_prob: StrictFloat | StrictInt | None = Field(None, description="report skills from this probability "
+                                                                       "(default: the calibrated operating point)")
+    top: StrictInt | None = Field(None, description="at most this many skills, most probable first")
+    any_language: StrictBool = Field(False, description="extract from an ad that does not look English")
+
+
+class EvidenceOut(BaseModel):
+    text: str
+    start: int
+    end: int
+    probability: float
+
+
+class SkillOut(BaseModel):
+    label: str
+    uri: str
+    probability: float
+    evidence: list[EvidenceOut]
+
+
+class OccupationOut(BaseModel):
+    label: str
+    uri: str
+    probability: float
+
+
+class ExtractResponse(BaseModel):
+    """The ad's skills (calibrated probability, evidence sentences with character offsets) and occupations."""
+
+    skills: list[SkillOut]
+    occupations: list[OccupationOut]
+    title: str | None
+    title_source: str
+    sentences: int
+    threshold: float
+    model: str
     took_ms: float
 
 
@@ -188,6 +240,22 @@ def create_app(ranker: Ranker, *, max_texts: int = 256, max_k: int = 100, max_te
             raise HTTPException(503, str(err)) from err
         results = [[Hit(label=label, score=score) for label, score in rows] for rows in ranked]
         return RankResponse(results=results, took_ms=1000 * (time.perf_counter() - start))
+
+    @app.post("/extract", response_model=ExtractResponse)
+    async def extract(body: ExtractRequest) -> ExtractResponse:
+        start = time.perf_counter()
+        if readiness.status != "ok":
+            raise HTTPException(503, readiness.detail or "loading the preloaded spaces; GET /health says when ready")
+        try:
+            found = await run_in_threadpool(ranker.extract, body.text, body.title, body.min_prob, body.top,
+                                            body.any_language)
+        except (NoCalibrationDataError, CalibrationError) as err:
+            raise HTTPException(503, str(err)) from err
+        except ValueError as err:  # AdError and the other checks of a request's values
+            raise HTTPException(422, str(err)) from err
+        out = found.to_dict()
+        out.pop("calibration")
+        return ExtractResponse(**out, took_ms=1000 * (time.perf_counter() - start))
 
     @app.get("/spaces")
     def spaces() -> dict:

@@ -1,0 +1,108 @@
+"""Fit an extraction calibration on validation data only: the skill decision rule and both calibrators.
+
+Skills: every validation sentence of the house and tech annotations (``LABEL NOT PRESENT`` ones included, as
+negatives) ranks the ESCO skill space; its top :data:`CANDIDATES` are examples, right when the skill is gold.
+A calibrator maps the head's score to P(right) (:func:`uwe.extract.calibration.fit_calibrator`: Platt or
+isotonic by 5-fold log-loss, folds by sentence), and the decision rule (a skill is present when it is among its
+sentence's first ``max_per_sentence`` and its probability reaches ``threshold``) is the one with the best micro
+F1 on the same sentences. Occupations: a seeded sample of JobNorm validation titles ranks the ESCO occupations;
+their top :data:`OCCUPATION_CANDIDATES` calibrate P(right occupation). No test file is read.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import numpy as np
+
+from uwe.data.catalog import Catalog
+from uwe.extract.annotations import DOMAINS, AnnotatedSentence, annotated_sentences
+from uwe.extract.calibration import fit_calibrator
+from uwe.extract.metrics import best_threshold
+
+SKILL_SPACE = "esco_skills"
+OCCUPATION_SPACE = "esco_occupations"
+CANDIDATES = 20  # skills scored per sentence
+CAPS = (1, 2, 3, 5, 10, 20)  # skills a sentence may give, tried on validation
+OCCUPATION_CANDIDATES = 10
+OCCUPATION_SAMPLE = 1000  # JobNorm validation titles (of 15,192)
+SEED = 0
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """The scored (sentence, skill) pairs of a set of sentences: N pairs, ``n_gold`` gold pairs in all.
+
+    ``group`` [N]: the sentence's index; ``rank`` [N]: 1-based position in its sentence; ``score`` [N];
+    ``uri`` [N]; ``hit`` [N]: 1 where the pair is gold.
+    """
+
+    group: np.ndarray
+    rank: np.ndarray
+    score: np.ndarray
+    uri: list[str]
+    hit: np.ndarray
+    n_gold: int
+
+
+def rank_candidates(ranker, sentences: list[AnnotatedSentence], uri_of: dict[str, str],
+                    k: int = CANDIDATES) -> Candidates:
+    """Each sentence's top ``k`` skills of :data:`SKILL_SPACE` by ``ranker``, checked against its gold URIs."""
+    ranked = ranker.rank([s.text for s in sentences], SKILL_SPACE, k=k)
+    group, rank, score, uri, hit = [], [], [], [], []
+    for i, (sentence, rows) in enumerate(zip(sentences, ranked)):
+        for r, (label, value) in enumerate(rows, start=1):
+            group.append(i)
+            rank.append(r)
+            score.append(value)
+            uri.append(uri_of[label])
+            hit.append(uri_of[label] in sentence.skills)
+    return Candidates(np.array(group), np.array(rank), np.array(score, dtype=np.float64), uri,
+                      np.array(hit, dtype=np.int64), sum(len(s.skills) for s in sentences))
+
+
+def fit_decision_rule(probs: np.ndarray, candidates: Candidates) -> dict:
+    """The (max_per_sentence, threshold) of :data:`CAPS` with the best micro F1 (fewest skills on a tie), with
+    its validation precision, recall and F1."""
+    best = None
+    for cap in sorted({min(cap, int(candidates.rank.max())) for cap in CAPS}):
+        keep = candidates.rank <= cap
+        threshold, scores = best_threshold(probs[keep], candidates.hit[keep], candidates.n_gold)
+        if best is None or scores.f1 > best[2].f1 + 1e-12:
+            best = (cap, threshold, scores)
+    cap, threshold, scores = best
+    return {"max_per_sentence": cap, "threshold": threshold,
+            "val": {"precision": scores.precision, "recall": scores.recall, "f1": scores.f1}}
+
+
+def fit_skills(ranker, catalog: Catalog) -> dict:
+    """The skill calibrator and decision rule of ``ranker``, fitted on house + tech validation."""
+    sentences = [s for domain in DOMAINS for s in annotated_sentences(catalog.raw, domain, "val")]
+    uri_of = {label: uri for uri, label in catalog.raw.esco_labels("v1.1.1", "skills").items()}
+    k = min(CANDIDATES, len(ranker.space(SKILL_SPACE).labels))
+    candidates = rank_candidates(ranker, sentences, uri_of, k)
+    calibrator, losses = fit_calibrator(candidates.score, candidates.hit, candidates.group, seed=SEED)
+    rule = fit_decision_rule(calibrator(candidates.score), candidates)
+    return {"calibrator": calibrator.to_dict(), **rule, "candidates": k, "cv_log_loss": losses,
+            "examples": len(candidates.score), "sentences": len(sentences), "gold_pairs": candidates.n_gold}
+
+
+def fit_occupations(ranker, catalog: Catalog) -> dict:
+    """The occupation calibrator of ``ranker``, fitted on a seeded sample of JobNorm validation titles."""
+    task = catalog.task("jobnorm", "val")
+    rows = sorted(random.Random(SEED).sample(range(len(task.queries)), min(OCCUPATION_SAMPLE, len(task.queries))))
+    titles = [task.queries[i] for i in rows]
+    k = min(OCCUPATION_CANDIDATES, len(task.targets))
+    ranked = ranker.rank(titles, OCCUPATION_SPACE, k=k)
+    scores, hits, groups = [], [], []
+    for row, results in zip(rows, ranked):
+        gold = {task.targets[j] for j in task.labels[row]}
+        for label, value in results:
+            scores.append(value)
+            hits.append(label in gold)
+            groups.append(row)
+    calibrator, losses = fit_calibrator(np.array(scores), np.array(hits, dtype=np.int64), np.array(groups),
+                                        seed=SEED)
+    return {"calibrator": calibrator.to_dict(), "candidates": k, "cv_log_loss": losses, "titles": len(titles),
+            "top1_accuracy": float(np.mean(hits[::k]))}
