@@ -143,6 +143,7 @@ def check_train_config(cfg: DictConfig) -> None:
     check_bool(cfg, "val.at_start")
     check_bool(cfg, "export")
     _check_second_stage(cfg)
+    _check_matryoshka(cfg)
     steps = _get(cfg, "trainer.max_steps")
     if steps is not _MISSING and (not _is_int(steps) or not (steps >= 1 or steps == -1)):
         raise ConfigError(f"trainer.max_steps={steps!r} is not valid: expected an integer >= 1 (or -1: no limit)")
@@ -166,3 +167,22 @@ def _check_second_stage(cfg: DictConfig) -> None:
     if init_from and not Path(str(init_from)).expanduser().exists():
         raise ConfigError(f"init_from={init_from}: no such file or folder; pass a .ckpt written by train.py "
                           "(checkpoints/) or a folder written by `uwe export`")
+
+
+def _check_matryoshka(cfg: DictConfig) -> None:
+    """``matryoshka``'s values (:meth:`uwe.models.matryoshka.Matryoshka.from_config`), its widths and depths against
+    the encoder's when its config.json is at hand (else when the model is built), and its loss."""
+    from uwe.models.encoder import model_shape
+    from uwe.models.losses import LOSSES
+    from uwe.models.matryoshka import Matryoshka, check_loss
+
+    section = _get(cfg, "matryoshka")
+    settings = Matryoshka.from_config(section if isinstance(section, DictConfig) else None)
+    if settings is None:
+        return
+    loss = _get(cfg, "loss.name")
+    check_loss(section.name, loss, loss in LOSSES and getattr(LOSSES[loss], "triples", False))
+    encoder = _get(cfg, "encoder.name")
+    shape = model_shape(str(encoder)) if isinstance(encoder, str) else None
+    if shape is not None:
+        settings.resolve(*shape, f"encoder {encoder}")

@@ -31,6 +31,7 @@ from uwe.errors import CheckpointError
 from uwe.models.encoder import TextEncoder
 from uwe.models.export import export_model
 from uwe.models.heads import HEADS, ScoringHead
+from uwe.models.matryoshka import trained_views
 from uwe.models.registry import config_kwargs
 
 FIX = "pass a .ckpt written by train.py (a run's checkpoints/ folder), or copy it again"
@@ -158,7 +159,11 @@ def load_checkpoint(path: str | Path) -> tuple[TextEncoder, ScoringHead, dict]:
 def export_trained(encoder: TextEncoder, head: ScoringHead, hparams: dict, out_dir: str | Path, checkpoint: str,
                    overwrite: bool = False, onnx: bool = False) -> Path:
     """Write a checkpoint's model to an export folder (:func:`uwe.models.export.export_model`, with its ONNX
-    files when ``onnx``), recording the checkpoint's path and task mix in its metadata; return the folder."""
+    files when ``onnx``), recording the checkpoint's path, task mix and, when it trained 2D Matryoshka views, their
+    widths and depths (:func:`uwe.models.matryoshka.trained_views`) in its metadata; return the folder."""
+    metadata = {"checkpoint": checkpoint, "task_mix": list(hparams.get("graphs") or {})}
+    views = trained_views(hparams.get("matryoshka"), encoder.dim, encoder.num_layers)
+    if views is not None:
+        metadata["matryoshka"] = views
     return export_model(encoder, hparams["head"]["name"], config_kwargs(hparams["head"]), Path(out_dir),
-                        metadata={"checkpoint": checkpoint, "task_mix": list(hparams.get("graphs") or {})},
-                        overwrite=overwrite, head=head, onnx=onnx)
+                        metadata=metadata, overwrite=overwrite, head=head, onnx=onnx)

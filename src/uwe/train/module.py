@@ -24,6 +24,7 @@ from uwe.models.embeddings import Embeddings
 from uwe.models.encoder import TextEncoder
 from uwe.models.heads import HEADS
 from uwe.models.losses import LOSSES
+from uwe.models.matryoshka import Matryoshka, check_loss
 from uwe.train.batches import MixBatches, loader
 from uwe.train.mining import FalseNegativeGuard, mine_negatives
 from uwe.train.preferences import TripleBatch, TripleBatches, Triples, pair_scores
@@ -63,6 +64,9 @@ class UWEModule(L.LightningModule):
             left node join each graph's batch (0: off), drawn from the ``pool`` best-ranked non-positives of
             that node (:mod:`uwe.train.mining`, with its false-negative guard), mined by the model at the start
             of training and again every ``every_n_steps`` steps (None: never again). Kept in checkpoints.
+        matryoshka: conf/matryoshka: ``{name: none}`` (or None) trains the full model alone; otherwise every step
+            sums the loss over (depth, width) views of the batch plus an alignment term
+            (:mod:`uwe.models.matryoshka`). Kept in checkpoints, so a checkpoint says which views it trained.
 
     The training data (:meth:`attach`) and validation tasks are not hyperparameters: a checkpoint rebuilds
     the model alone, e.g. for ``eval.py ckpt_path=...``.
@@ -70,13 +74,18 @@ class UWEModule(L.LightningModule):
 
     def __init__(self, encoder: dict, pooling: dict, head: dict, loss: dict, graphs: dict, optimizer: dict,
                  warmup_ratio: float = 0.1, batch: dict | None = None, seed: int = 42, steps_per_epoch: int = 100,
-                 mining: dict | None = None):
+                 mining: dict | None = None, matryoshka: dict | None = None):
         super().__init__()
         self.save_hyperparameters()
         self.head = HEADS.from_config(head)
         self.encoder = TextEncoder.from_name(encoder["name"], max_length=encoder["max_length"],
                                              pooling=pooling["name"], keep_tokens=self.head.needs_tokens)
         self.loss_fn = LOSSES.from_config(loss)
+        self.matryoshka = Matryoshka.from_config(matryoshka)
+        if self.matryoshka is not None:
+            check_loss(matryoshka["name"], loss["name"], self.trains_on_triples)
+            self.matryoshka = self.matryoshka.resolve(self.encoder.dim, self.encoder.num_layers,
+                                                      f"encoder {encoder['name']}")
         self._batches: MixBatches | TripleBatches | None = None
         self._guard: FalseNegativeGuard | None = None
         self._val_tasks: list[RankingTask] = []
@@ -172,51 +181,80 @@ class UWEModule(L.LightningModule):
         return self.encoder.tokenizer(texts, truncation=True, max_length=self.encoder.max_length,
                                       return_attention_mask=False, return_token_type_ids=False)["input_ids"]
 
-    def _embed(self, texts: list[str]) -> Embeddings:
-        tokens = self.encoder.tokenize(texts)
-        return self.encoder(tokens["input_ids"].to(self.device), tokens["attention_mask"].to(self.device))
+    def step_layers(self) -> tuple[int, ...] | None:
+        """The depths this step trains (:meth:`Matryoshka.step_layers`), None without Matryoshka. Drawn from the
+        seed and the step alone: every process gathers the same view, and a resumed run draws the same ones."""
+        if self.matryoshka is None:
+            return None
+        return self.matryoshka.step_layers(hash((self.hparams.seed, self.global_step)) % 2**63)
 
-    def embed_packed(self, seqs: list[list[int]]) -> Embeddings:
+    def _encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                layers: tuple[int, ...] | None) -> Embeddings | dict[int, Embeddings]:
+        """The encoder's embeddings, or ``{depth: embeddings}`` of one forward when ``layers`` are given."""
+        if layers is None:
+            return self.encoder(input_ids, attention_mask)
+        return self.encoder.forward_layers(input_ids, attention_mask, layers)
+
+    def _embed(self, texts: list[str], layers: tuple[int, ...] | None = None) -> Embeddings | dict[int, Embeddings]:
+        tokens = self.encoder.tokenize(texts)
+        return self._encode(tokens["input_ids"].to(self.device), tokens["attention_mask"].to(self.device), layers)
+
+    def embed_packed(self, seqs: list[list[int]], layers: tuple[int, ...] | None = None
+                     ) -> Embeddings | dict[int, Embeddings]:
         """Embeddings of token-id sequences in their order, encoded in length-sorted chunks (see
-        :mod:`uwe.train.packing`); token states, when kept, are padded to the longest sequence."""
+        :mod:`uwe.train.packing`); token states, when kept, are padded to the longest sequence. With ``layers``,
+        ``{depth: embeddings}`` of those depths, from the same passes."""
         chunks = length_chunks([len(s) for s in seqs], (self.hparams.batch or {}).get("max_tokens", 8192))
         pad_id = self.encoder.tokenizer.pad_token_id
-        outs = [self.encoder(*(x.to(self.device) for x in pad_ids([seqs[i] for i in c], pad_id))) for c in chunks]
+        outs = [self._encode(*(x.to(self.device) for x in pad_ids([seqs[i] for i in c], pad_id)), layers)
+                for c in chunks]
         order = inverse_order(chunks).to(self.device)
-        pooled = torch.cat([o.pooled for o in outs])[order]
-        if outs[0].tokens is None:
-            return Embeddings(pooled)
-        width = max(o.tokens.shape[1] for o in outs)
-        tokens = torch.cat([F.pad(o.tokens, (0, 0, 0, width - o.tokens.shape[1])) for o in outs])[order]
-        mask = torch.cat([F.pad(o.mask, (0, width - o.mask.shape[1])) for o in outs])[order]
-        return Embeddings(pooled, tokens, mask)
+        if layers is None:
+            return _unchunk(outs, order)
+        return {k: _unchunk([o[k] for o in outs], order) for k in layers}
 
-    def embed_step(self, batch: dict) -> dict[str, tuple[Embeddings, Embeddings]]:
+    def embed_step(self, batch: dict, layers: tuple[int, ...] | None = None) -> dict:
         """``{graph: (left, right)}`` embeddings of a step: one packed pass over every graph's texts when the
-        batches carry token ids, else two padded passes per graph (the plain path)."""
+        batches carry token ids, else two padded passes per graph (the plain path). With ``layers`` (2D
+        Matryoshka), ``{graph: {depth: (left, right)}}`` from the same passes."""
         if any(b.left_tokens is None for b in batch.values()):
-            return {name: (self._embed(b.left), self._embed(b.right)) for name, b in batch.items()}
+            sides = {name: (self._embed(b.left, layers), self._embed(b.right, layers)) for name, b in batch.items()}
+            if layers is None:
+                return sides
+            return {name: {k: (left[k], right[k]) for k in layers} for name, (left, right) in sides.items()}
         seqs, spans = [], {}
         for name, b in batch.items():
             spans[name] = (len(seqs), len(seqs) + len(b.left_tokens), len(seqs) + len(b.left_tokens) + len(b.right_tokens))
             seqs += b.left_tokens + b.right_tokens
-        packed = self.embed_packed(seqs)
-        return {name: (_trim(packed[a:b]), _trim(packed[b:c])) for name, (a, b, c) in spans.items()}
+        packed = self.embed_packed(seqs, layers)
+        if layers is None:
+            return {name: (_trim(packed[a:b]), _trim(packed[b:c])) for name, (a, b, c) in spans.items()}
+        return {name: {k: (_trim(packed[k][a:b]), _trim(packed[k][b:c])) for k in layers}
+                for name, (a, b, c) in spans.items()}
 
-    def graph_loss(self, name: str, batch, embedded: tuple[Embeddings, Embeddings] | None = None) -> torch.Tensor:
+    def graph_loss(self, name: str, batch, embedded: tuple[Embeddings, Embeddings] | dict | None = None
+                   ) -> torch.Tensor:
         """The configured loss of one graph on the global batch (gathered over processes under DDP).
 
-        ``embedded``: the batch's (left, right) embeddings from :meth:`embed_step`; encoded here when None.
-        Scores and loss run in fp32 even under bf16 autocast: logits are scores / tau with tau down to 0.02,
-        and bf16's 8-bit mantissa would round logits near 50 to steps of 0.25.
+        ``embedded``: the batch's (left, right) embeddings from :meth:`embed_step` (with 2D Matryoshka,
+        ``{depth: (left, right)}``, and the loss is :meth:`Matryoshka.loss` over their views); encoded here when
+        None. Scores and loss run in fp32 even under bf16 autocast: logits are scores / tau with tau down to
+        0.02, and bf16's 8-bit mantissa would round logits near 50 to steps of 0.25.
         """
-        left, right = embedded if embedded is not None else (self._embed(batch.left), self._embed(batch.right))
-        q, t = gather_embeddings(left.to(dtype=torch.float32)), gather_embeddings(right.to(dtype=torch.float32))
+        if embedded is None:
+            layers = self.step_layers()
+            left, right = self._embed(batch.left, layers), self._embed(batch.right, layers)
+            embedded = (left, right) if layers is None else {k: (left[k], right[k]) for k in layers}
+        views = embedded if isinstance(embedded, dict) else {None: embedded}
+        views = {k: tuple(gather_embeddings(e.to(dtype=torch.float32)) for e in sides) for k, sides in views.items()}
         left_ids, right_ids = gather_ids(batch.left_ids), gather_ids(batch.right_ids)
-        pairs = global_pairs(batch.pairs, len(batch.left), len(batch.right))
+        pairs = global_pairs(batch.pairs, len(batch.left), len(batch.right)).to(self.device)
         pos = self._batches.samplers[name].positives(left_ids.cpu(), right_ids.cpu()).to(self.device)
+        tau = self.hparams.graphs[name]["tau"]
         with torch.autocast(self.device.type, enabled=False):
-            return self.loss_fn(self.head(q, t), pos, self.hparams.graphs[name]["tau"], pairs.to(self.device))
+            if self.matryoshka is None:
+                return self.loss_fn(self.head(*views[None]), pos, tau, pairs)
+            return self.matryoshka.loss(views, lambda q, t: self.loss_fn(self.head(q, t), pos, tau, pairs))
 
     def preference_loss(self, batch: TripleBatch) -> torch.Tensor:
         """The preference loss of a batch of triples: one packed pass over queries, chosen and rejected texts;
@@ -240,7 +278,7 @@ class UWEModule(L.LightningModule):
         torch.manual_seed(hash((self.hparams.seed, self.global_step, self.global_rank)) % 2**63)
         if isinstance(batch, TripleBatch):
             return self._checked(self.preference_loss(batch))
-        embedded = self.embed_step(batch)
+        embedded = self.embed_step(batch, self.step_layers())
         total = 0.0
         for name, graph_batch in batch.items():
             loss = self.graph_loss(name, graph_batch, embedded[name])
@@ -349,6 +387,17 @@ class UWEModule(L.LightningModule):
         total = max(1, self.trainer.max_steps)
         scheduler = get_linear_schedule_with_warmup(optimizer, int(self.hparams.warmup_ratio * total), total)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def _unchunk(outs: list[Embeddings], order: torch.Tensor) -> Embeddings:
+    """The embeddings of length-sorted chunks back in input order, token states padded to the longest chunk."""
+    pooled = torch.cat([o.pooled for o in outs])[order]
+    if outs[0].tokens is None:
+        return Embeddings(pooled)
+    width = max(o.tokens.shape[1] for o in outs)
+    tokens = torch.cat([F.pad(o.tokens, (0, 0, 0, width - o.tokens.shape[1])) for o in outs])[order]
+    mask = torch.cat([F.pad(o.mask, (0, width - o.mask.shape[1])) for o in outs])[order]
+    return Embeddings(pooled, tokens, mask)
 
 
 def _trim(emb: Embeddings) -> Embeddings:

@@ -24,17 +24,18 @@ IGNORED = (
 
 # Keys added after runs were recorded, with the value that changes nothing: a run recorded before them equals
 # one with them at that value. ``preferences`` and ``batch.triples`` are read by preference losses only.
-INERT = {"init_from": None, "val.at_start": False, "mining.negatives": 0}
+INERT = {"init_from": None, "val.at_start": False, "mining.negatives": 0, "matryoshka.name": "none"}
+WHOLE = {"mining.negatives": "mining", "matryoshka.name": "matryoshka"}  # at its inert value, the group goes
 TRIPLES_ONLY = ("preferences", "batch.triples")
 
 
 def run_key(config: dict) -> dict:
     """``config`` (a resolved train config) without the :data:`IGNORED` keys, dotted paths into nested dicts, and
-    without the :data:`INERT` keys at their inert value (with ``mining`` whole when it mines nothing) and, unless
-    the loss is ``rankpo``, the keys only a preference loss reads."""
+    without the :data:`INERT` keys at their inert value (with ``mining`` whole when it mines nothing, ``matryoshka``
+    whole when it is ``none``) and, unless the loss is ``rankpo``, the keys only a preference loss reads."""
     key = copy.deepcopy(config)
     drop = [k for k, inert in INERT.items() if _get(key, k, inert) == inert]
-    drop = ["mining" if k == "mining.negatives" else k for k in drop]
+    drop = [WHOLE.get(k, k) for k in drop]
     if (key.get("loss") or {}).get("name") != "rankpo":
         drop += TRIPLES_ONLY
     for dotted in (*IGNORED, *drop):

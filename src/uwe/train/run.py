@@ -78,7 +78,7 @@ def build_module(cfg: DictConfig, mix) -> UWEModule:
         encoder=c["encoder"], pooling=c["pooling"], head=c["head"], loss=c["loss"],
         graphs={e.graph.name: {"alpha": e.alpha, "tau": e.tau} for e in mix},
         optimizer=c["optimizer"], warmup_ratio=c["warmup_ratio"], batch=c["batch"], seed=c["seed"],
-        steps_per_epoch=c["val"]["every_n_steps"], mining=c.get("mining"),
+        steps_per_epoch=c["val"]["every_n_steps"], mining=c.get("mining"), matryoshka=c.get("matryoshka"),
     )
 
 
