@@ -1,4 +1,5 @@
-"""Single-query latency and batch throughput of the Ranker against the cached 13,896 ESCO skills, on ONE CPU thread.
+"""Single-query latency and batch throughput of the Ranker against the cached 13,896 ESCO skills, on ONE CPU thread,
+query backend by query backend and shortlist by shortlist (``bench/bench_default_path.py`` times the default path).
 
     python bench/bench_latency.py [--model minilm] [--queries 50] [--batches 3] [--candidates 256 512]
 
@@ -35,7 +36,7 @@ import torch
 from uwe.data.catalog import Catalog
 from uwe.data.tasks.registry import WORKBENCH_TASKS
 from uwe.models.export import export_encoder
-from uwe.models.shortlist import rerank_top_k, shortlist, unit_rows
+from uwe.models.shortlist import pooled_index, rerank_top_k, shortlist
 from uwe.ranker import Ranker, top_k
 
 SPACE, K, BATCH = "esco_skills", 10, 64
@@ -49,9 +50,9 @@ def percentile(values: list[float], q: float) -> float:
 def measure(ranker: Ranker, queries: list[str], batches: list[list[str]], candidates: int | None) -> dict:
     """Per-query encode/score times (ms) and batch throughput (texts/s) of one ranker on one thread."""
     target = ranker.space(SPACE).embeddings
-    unit = unit_rows(target.pooled)
+    index = pooled_index(target.pooled)
     for text in queries[:3]:  # warm-up: first calls allocate
-        ranker.rank(text, SPACE, K, candidates=candidates)
+        ranker.rank(text, SPACE, K, candidates=candidates, exhaustive=candidates is None)
     encode_ms, score_ms = [], []
     for text in queries:
         start = time.perf_counter()
@@ -60,13 +61,13 @@ def measure(ranker: Ranker, queries: list[str], batches: list[list[str]], candid
         if candidates is None:
             top_k(ranker.head.score_chunked(q, target), K)
         else:
-            rerank_top_k(ranker.head, q, target, shortlist(q.pooled, unit, candidates), K)
+            rerank_top_k(ranker.head, q, target, shortlist(q.pooled, index, candidates), K)
         end = time.perf_counter()
         encode_ms.append(1000 * (middle - start))
         score_ms.append(1000 * (end - middle))
     start = time.perf_counter()
     for batch in batches:
-        ranker.rank(batch, SPACE, K, candidates=candidates)
+        ranker.rank(batch, SPACE, K, candidates=candidates, exhaustive=candidates is None)
     throughput = sum(map(len, batches)) / (time.perf_counter() - start)
     total_ms = [e + s for e, s in zip(encode_ms, score_ms)]
     return {"encode": encode_ms, "score": score_ms, "total": total_ms, "throughput": throughput}
@@ -74,7 +75,7 @@ def measure(ranker: Ranker, queries: list[str], batches: list[list[str]], candid
 
 def agreement(ranker: Ranker, texts: list[str], candidates: int) -> float:
     """Share of ``texts`` whose two-stage top-10 (rows, in order) equals the exhaustive top-10."""
-    exhaustive = ranker.retriever.top_k(texts, ranker.space(SPACE).name, K)
+    exhaustive = ranker.retriever.top_k(texts, ranker.space(SPACE).name, K, exhaustive=True)
     two_stage = ranker.retriever.top_k(texts, ranker.space(SPACE).name, K, candidates=candidates)
     return sum([r for r, _ in a] == [r for r, _ in b] for a, b in zip(exhaustive, two_stage)) / len(texts)
 

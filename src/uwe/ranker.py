@@ -213,12 +213,17 @@ class Ranker(RetrieverView):
         with self._lock:
             return self.retriever.scores(texts, self.space(space).name)
 
-    def rank(self, texts: str | list[str], space: str, k: int = 10,
-             candidates: int | None = None) -> list[list[tuple[str, float]]]:
+    def rank(self, texts: str | list[str], space: str, k: int = 10, candidates: int | None = None,
+             exhaustive: bool = False) -> list[list[tuple[str, float]]]:
         """The top ``k`` (label, score) of ``space`` for each text, best first, ties by label position.
 
-        ``candidates=N`` ranks in two stages: the head's exact scores on the N best labels by pooled cosine
-        only (faster for token heads; not exhaustive, see :mod:`uwe.models.shortlist`). None: every label.
+        By default the head's fast path (:meth:`uwe.models.retriever.Retriever.top_k`): ``cosine`` gives the
+        exhaustive top k (scores up to float32 rounding, about 1e-7) from the labels that a bfloat16 pooled
+        cosine and its error bound cannot rule out; ``soft_li`` reranks the 2,048 best labels by pooled cosine
+        exactly, which kept the exhaustive top 10 for >= 99% of 500 val queries against ESCO's skills
+        (``bench/bench_default_path.py``); a smaller space is scored whole. ``candidates=N`` ranks in two stages
+        with another shortlist (not exhaustive, see :mod:`uwe.models.shortlist`); ``exhaustive=True`` scores
+        every label, as :meth:`scores` does.
 
         Raises:
             ValueError: an empty text, or ``k`` outside 1..len(space).
@@ -228,7 +233,7 @@ class Ranker(RetrieverView):
         with self._lock:
             target = self._space_for_k(space, k)
             return [[(target.labels[j], score) for j, score in row]
-                    for row in self.retriever.top_k(texts, target.name, k, candidates=candidates)]
+                    for row in self.retriever.top_k(texts, target.name, k, candidates, exhaustive)]
 
     def rank_many(self, requests: list[tuple[list[str], str, int]]) -> list[list[list[tuple[str, float]]]]:
         """``[self.rank(texts, space, k) for texts, space, k in requests]`` with the texts of every request

@@ -2,9 +2,10 @@
 
 Evaluation (:class:`uwe.eval.scorers.EncoderScorer`: eval.py, ``uwe evaluate``, validation and the final test of
 training) and ranking (:class:`uwe.ranker.Ranker`: ``uwe rank``, ``uwe serve``, the WorkRB adapter) both score
-through a :class:`Retriever`, so a speed-up, a device or a new head lands once. Scoring is exhaustive and
-exact: every query against every target, by the head's own inference path (``ScoringHead.score_chunked``:
-cosine's normalised-once matmul, soft_li's bucketed token space, both memoised per cached space).
+through a :class:`Retriever`, so a speed-up, a device or a new head lands once. Scoring (:meth:`Retriever.scores`,
+what evaluation uses) is exhaustive and exact: every query against every target, by the head's own inference path
+(``ScoringHead.score_chunked``: cosine's normalised-once matmul, soft_li's bucketed token space, both memoised per
+cached space). :meth:`Retriever.top_k` (ranking) takes the head's fast path by default (:mod:`uwe.models.shortlist`).
 
 Examples (a random tiny BERT: a text's own label still scores a cosine of 1):
     >>> from uwe.models.encoder import TextEncoder
@@ -33,7 +34,7 @@ from uwe.models.embeddings import Embeddings
 from uwe.models.encoder import TextEncoder
 from uwe.models.heads.base import ScoringHead
 from uwe.models.space_cache import REFRESH_HINT, cache_name, load_or_encode
-from uwe.models.shortlist import rerank_top_k, shortlist, unit_rows
+from uwe.models.shortlist import PooledIndex, bounded_rows, pooled_index, rerank_top_k, shortlist
 from uwe.models.top_k import top_k
 
 QUERY_CHUNK = 256  # queries encoded and scored at a time by default: scores stay [256, N targets] however many
@@ -98,7 +99,7 @@ class Retriever:
         self.batch_size, self.query_chunk, self.score_chunk = batch_size, query_chunk, score_chunk
         self.show_progress, self.refresh, self.refresh_hint = show_progress, refresh, refresh_hint
         self._spaces: dict[str, Space] = {}
-        self._unit: dict[str, tuple[Embeddings, torch.Tensor]] = {}  # per space: its unit pooled vectors
+        self._index: dict[str, tuple[Embeddings, PooledIndex]] = {}  # per space: its stage-one pooled vectors
 
     @property
     def spaces(self) -> Mapping[str, Space]:
@@ -163,38 +164,50 @@ class Retriever:
         CPU a chunk at a time (a GPU holds one chunk's scores)."""
         return torch.cat([scores.cpu() for _, scores in self.iter_scores(queries, space)])
 
-    def top_k(self, queries: list[str] | Embeddings, space: str, k: int,
-              candidates: int | None = None) -> list[list[tuple[int, float]]]:
+    def top_k(self, queries: list[str] | Embeddings, space: str, k: int, candidates: int | None = None,
+              exhaustive: bool = False) -> list[list[tuple[int, float]]]:
         """Per query, the ``k`` (1 to ``len(space)``) best (label row, score) of ``space``: score descending,
-        ties by row (:func:`uwe.models.top_k.top_k`), equal to sorting :meth:`scores`.
+        ties by row (:func:`uwe.models.top_k.top_k`).
 
-        ``candidates``: two-stage (:mod:`uwe.models.shortlist`): the head's exact scores on each query's
-        ``candidates`` best targets by pooled cosine only (``k`` to ``len(space)``; at ``len(space)`` or None,
-        exhaustive). A target outside the shortlist is never returned.
+        By default the head's fast path (``head.default_candidates``, :mod:`uwe.models.shortlist`): ``cosine``
+        scores only the targets that a bfloat16 pooled cosine with its error bound cannot rule out, which gives
+        the exhaustive top k exactly; ``soft_li`` scores its 2,048 best targets by pooled cosine (the exhaustive
+        top 10 for >= 99% of val queries against ESCO's skills); other heads score every target.
+
+        Args:
+            candidates: two stages with this shortlist instead (``k`` to ``len(space)``): the head's exact scores
+                on each query's ``candidates`` best targets by pooled cosine only; a target outside the
+                shortlist is never returned. At ``len(space)``: every target.
+            exhaustive: score every target (equal to sorting :meth:`scores`); not with ``candidates``.
         """
         n_targets = len(self.space(space).labels)
-        if candidates is None or candidates >= n_targets:
+        if exhaustive and candidates is not None:
+            raise UserError("pass candidates or exhaustive=True, not both")
+        if candidates is not None and (isinstance(candidates, bool) or not isinstance(candidates, int)
+                                       or candidates < k):
+            raise UserError(f"candidates must be an integer from k={k} to {n_targets}, or None, got {candidates!r}")
+        plan = None if exhaustive else candidates if candidates is not None else self.head.default_candidates
+        if plan is None or (plan != "bound" and plan >= n_targets):
             ranked: list[list[tuple[int, float]]] = []
             for _, scores in self.iter_scores(queries, space):
                 ranked += top_k(scores.cpu(), k)
             return ranked
-        if isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < k:
-            raise UserError(f"candidates must be an integer from k={k} to {n_targets}, or None, got {candidates!r}")
         target = self.space(space).embeddings
-        unit = self._unit_pooled(space)
+        index = self._pooled_index(space)
         ranked = []
         for start in range(0, len(queries), self.query_chunk):
             block = queries[start:start + self.query_chunk]
             q = block if isinstance(block, Embeddings) else self.encode_queries(block)
-            ranked += rerank_top_k(self.head, q, target, shortlist(q.pooled, unit, candidates), k)
+            rows = bounded_rows(q.pooled, index, k) if plan == "bound" else shortlist(q.pooled, index, plan)
+            ranked += rerank_top_k(self.head, q, target, rows, k)
         return ranked
 
-    def _unit_pooled(self, space: str) -> torch.Tensor:
-        """The unit pooled vectors [T, D] of ``space`` (the shortlist's targets), computed once per space."""
+    def _pooled_index(self, space: str) -> PooledIndex:
+        """The :class:`~uwe.models.shortlist.PooledIndex` of ``space`` (stage one), built once per space."""
         target = self.space(space).embeddings
-        cached = self._unit.get(space)
-        if cached is None or cached[0] is not target:  # re-encoded since: recompute
-            self._unit[space] = cached = (target, unit_rows(target.pooled))
+        cached = self._index.get(space)
+        if cached is None or cached[0] is not target:  # re-encoded since: rebuild
+            self._index[space] = cached = (target, pooled_index(target.pooled))
         return cached[1]
 
 

@@ -41,6 +41,9 @@ class ScoringHead(nn.Module):
     needs_target_tokens: bool = False
     # Inference block edge: small for token heads (their pair tensors grow with tokens^2), large for pooled ones.
     chunk_size: int = DEFAULT_CHUNK_SIZE
+    # What ``Ranker.rank`` does by default (uwe.models.shortlist): None scores every target; "bound" scores the
+    # targets a bfloat16 pooled cosine cannot rule out (exact for a pooled cosine head); N reranks the N best.
+    default_candidates: int | str | None = None
 
     @property
     def needs_tokens(self) -> bool:
@@ -79,6 +82,12 @@ class ScoringHead(nn.Module):
         head's fastest path that keeps nothing in its per-space memo, so the memo of the whole cached space
         survives (:mod:`uwe.models.shortlist`). Here, the plain block formula in blocks of ``chunk_size``."""
         return ScoringHead.score_chunked(self, q, t)
+
+    @torch.no_grad()
+    def score_rows(self, q: Embeddings, t: Embeddings, rows: torch.Tensor) -> torch.Tensor:
+        """Scores [Nq, len(rows)] of ``q`` against targets ``t[rows]`` (a shortlist of a cached space,
+        :mod:`uwe.models.shortlist`): ``score_once(q, t[rows])`` unless the head gathers less."""
+        return self.score_once(q, t[rows])
 
     def _resolve_chunk_size(self, chunk_size: int | None) -> int:
         """``chunk_size``, or the head's default when None; ValueError below 1."""

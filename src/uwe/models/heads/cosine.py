@@ -40,6 +40,7 @@ class CosineHead(ScoringHead):
 
     needs_query_tokens = False
     needs_target_tokens = False
+    default_candidates = "bound"  # rank: exact, scoring only the targets a bf16 bound keeps
     chunk_size = 4096  # queries per matmul in score_chunked, written straight into the [Nq, Nt] result
 
     def __init__(self):

@@ -65,6 +65,12 @@ def soft_li_scores(
     return reduce_query_tokens(per_token, q_mask, normalize_query_tokens)
 
 
+# Ranker.rank's default shortlist (uwe.models.shortlist): the 2,048 best targets by pooled cosine, then exact
+# soft_li on those. Against ESCO's 13,896 skills it keeps the exhaustive top 10 for >= 99% of 500 val queries
+# (bench/bench_default_path.py prints the share); a space of 2,048 targets or fewer is scored whole.
+DEFAULT_CANDIDATES = 2048
+
+
 @HEADS.register("soft_li")
 class SoftLateInteractionHead(TokenSpaceHead):
     """``soft_li_scores`` on the token states of queries and targets (UWE's head).
@@ -82,6 +88,8 @@ class SoftLateInteractionHead(TokenSpaceHead):
             NOT exact: logits are rounded to bf16, so scores move by up to ~2e-3 (top-10 overlap ~99% on
             random states, see bench/bench_soft_li.py --bf16). For serving; reported numbers use float32.
     """
+
+    default_candidates = DEFAULT_CANDIDATES
 
     def __init__(self, tau_a: float = 0.1, normalize_query_tokens: bool = True, bf16_inference: bool = False):
         super().__init__()

@@ -121,3 +121,74 @@ def build_token_space(
             blocks.append(TokenBlock(length, block.view(-1, dim).to(matmul_dtype), inv_norm, start + first))
         start += count
     return TokenSpace(tuple(blocks), position, n_targets, dim, dtype, matmul_dtype, tokens.device)
+
+
+@dataclass(frozen=True)
+class TokenRows:
+    """Where every target's real tokens sit in its padded token states, so that a few targets' blocks can be
+    gathered (:func:`gather_token_space`) without building the whole space's. Built once per space by
+    :func:`token_rows`; it holds indices and a view of the tokens, no copy.
+
+    Attributes:
+        flat: [Nt * Lt, D] the padded token states, one row per (target, position).
+        real: [sum of lengths] rows of ``flat``: the real tokens of target 0 in order, then of target 1, ...
+        first: [Nt] where each target's tokens start in ``real``.
+        lengths: [Nt] real tokens per target.
+    """
+
+    flat: torch.Tensor
+    real: torch.Tensor
+    first: torch.Tensor
+    lengths: torch.Tensor
+
+
+@torch.no_grad()
+def token_rows(tokens: torch.Tensor, mask: torch.Tensor) -> TokenRows:
+    """The :class:`TokenRows` of target token states [Nt, Lt, D] and their mask [Nt, Lt] (every row needs one
+    real token)."""
+    n_targets, width, dim = tokens.shape
+    lengths = mask.sum(1)
+    if n_targets and int(lengths.min()) < 1:
+        raise ValueError("token_rows: some target rows have no real token (mask all False)")
+    target, position = mask.nonzero(as_tuple=True)  # row-major: each target's real tokens in order
+    first = torch.zeros_like(lengths)
+    first[1:] = lengths.cumsum(0)[:-1]
+    return TokenRows(tokens.reshape(n_targets * width, dim), target * width + position, first, lengths)
+
+
+@torch.no_grad()
+def gather_token_space(rows_of: TokenRows, rows: torch.Tensor, dtype: torch.dtype | None = None,
+                       matmul_dtype: torch.dtype | None = None) -> TokenSpace:
+    """``build_token_space(tokens[rows], mask[rows], dtype, matmul_dtype=...)`` with one block per length, reading
+    only the real tokens of targets ``rows`` [n] (the targets of the space are ``rows``, in that order).
+
+    Examples:
+        The targets of :func:`build_token_space`'s example, the last two only: one block of length 1, then 2.
+
+        >>> t = torch.tensor([[[3.0, 4.0], [0.0, 1.0]], [[2.0, 0.0], [9.0, 9.0]], [[0.0, 2.0], [1.0, 0.0]]])
+        >>> m = torch.tensor([[True, True], [True, False], [True, True]])
+        >>> space = gather_token_space(token_rows(t, m), torch.tensor([2, 1]))
+        >>> [(b.length, b.count, b.start) for b in space.blocks], space.position.tolist()
+        ([(1, 1, 0), (2, 1, 1)], [1, 0])
+        >>> space.blocks[1].tokens
+        tensor([[0., 2.],
+                [1., 0.]])
+    """
+    dtype = rows_of.flat.dtype if dtype is None else dtype
+    matmul_dtype = dtype if matmul_dtype is None else matmul_dtype
+    lengths = rows_of.lengths[rows]
+    order = torch.argsort(lengths, stable=True)
+    position = torch.empty_like(order)
+    position[order] = torch.arange(len(rows), device=order.device)
+    blocks: list[TokenBlock] = []
+    values, counts = torch.unique_consecutive(lengths[order], return_counts=True)
+    start = 0
+    for length, count in zip(values.tolist(), counts.tolist()):
+        firsts = rows_of.first[rows[order[start:start + count]]]
+        where = rows_of.real[firsts[None, :] + torch.arange(length, device=firsts.device)[:, None]]  # [L, count]
+        block = rows_of.flat.index_select(0, where.reshape(-1)).to(dtype)  # position-major, as TokenBlock's
+        inv_norm = block.norm(dim=-1).clamp_min(1e-12).reciprocal().view(length, count)
+        blocks.append(TokenBlock(length, block.to(matmul_dtype), inv_norm, start))
+        start += count
+    return TokenSpace(tuple(blocks), position, len(rows), rows_of.flat.shape[1], dtype, matmul_dtype,
+                      rows_of.flat.device)

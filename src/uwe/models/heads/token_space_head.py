@@ -10,7 +10,7 @@ import torch
 from uwe.models.embeddings import Embeddings
 from uwe.models.heads.base import ScoringHead
 from uwe.models.heads.memo import TensorMemo
-from uwe.models.heads.token_space import TokenSpace, build_token_space
+from uwe.models.heads.token_space import TokenSpace, build_token_space, gather_token_space, token_rows
 
 
 class TokenSpaceHead(ScoringHead):
@@ -27,6 +27,7 @@ class TokenSpaceHead(ScoringHead):
     def __init__(self):
         super().__init__()
         self._spaces = TensorMemo()
+        self._rows = TensorMemo()  # per space: where its targets' real tokens are (score_rows)
 
     def _space_scores(self, q_tokens: torch.Tensor, q_mask: torch.Tensor, space: TokenSpace,
                       max_queries: int) -> torch.Tensor:
@@ -50,6 +51,17 @@ class TokenSpaceHead(ScoringHead):
         self._check(q, t)
         dtype = torch.promote_types(q.tokens.dtype, t.tokens.dtype)
         space = build_token_space(t.tokens, t.mask, dtype, matmul_dtype=self._matmul_dtype(dtype))
+        return self._space_scores(q.tokens, q.mask, space, self.chunk_size)
+
+    @torch.no_grad()
+    def score_rows(self, q: Embeddings, t: Embeddings, rows: torch.Tensor) -> torch.Tensor:
+        """``score_once(q, t[rows])`` reading only the real tokens of targets ``rows`` (a shortlist of a cached
+        space); the index of where ``t``'s
+        real tokens are is kept per space, its token blocks are not."""
+        self._check(q, t)
+        dtype = torch.promote_types(q.tokens.dtype, t.tokens.dtype)
+        index = self._rows.get(lambda: token_rows(t.tokens, t.mask), (t.tokens, t.mask))
+        space = gather_token_space(index, rows, dtype, self._matmul_dtype(dtype))
         return self._space_scores(q.tokens, q.mask, space, self.chunk_size)
 
     @torch.no_grad()
