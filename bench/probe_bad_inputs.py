@@ -260,6 +260,22 @@ def prepare(e: Env) -> None:
     vac["skill_occurrence_pct"] = [[1.0] * len(x) for x in vac["skill_name"]]
     vac["skill_prob_avg"] = [[0.5] * len(x) for x in vac["skill_name"]]
     vac.to_parquet(f["flat_root"] / "vacancies" / "job_skill_val.parquet")
+    # job ads (uwe extract) and a root without the validation files extraction is calibrated on
+    f["ad"] = e.tmp / "ad.txt"
+    f["ad"].write_text("Baker\n- You bake bread and knead dough.\n- You write Python code.\n", encoding="utf-8")
+    f["blank_ad"] = e.tmp / "blank_ad.txt"
+    f["blank_ad"].write_text(" \n\t\n")
+    f["binary_ad"] = e.tmp / "ad.pdf"
+    f["binary_ad"].write_bytes(b"%PDF-1.7\x00\x01\x02 stream")
+    f["huge_ad"] = e.tmp / "huge_ad.txt"
+    f["huge_ad"].write_bytes(b"Bake bread. " * 450_000)  # 5.4 MB
+    f["german_ad"] = e.tmp / "german_ad.txt"
+    f["german_ad"].write_text("Wir suchen einen Entwickler mit Erfahrung in Python und SQL für unser Team in Berlin.",
+                              encoding="utf-8")
+    f["noval_root"] = e.tmp / "noval"
+    shutil.copytree(e.root, f["noval_root"])
+    for file in (f["noval_root"] / "skill_extraction").glob("*_validation_annotations.csv"):
+        file.unlink()
     f["ckpt_sha"] = e.tmp / "good.ckpt.sha256"
     from uwe.files import sha256_of
 
@@ -424,6 +440,7 @@ def close_http() -> None:
 def cases() -> list[Case]:
     rank = ["rank", "--model", "tiny", "--labels", "demo={labels}", "--space", "demo", "--cache-dir", "{tmp}/spaces"]
     strict_tiny = ["--root", "{root}", "--cache-dir", "{tmp}/c-strict", "summary"]
+    extract = ["extract", "--model", "tiny", "--cache-dir", "{tmp}/extract-cache"]
     ok = {"q": ["sql"], "space": "demo"}
     return [
         # uwe --------------------------------------------------------------------------------------------
@@ -559,6 +576,40 @@ def cases() -> list[Case]:
                           "data.allow_unknown_versions=true")),
         Case("mining_negatives_over_pool", "train.py", "mining.negatives=5 > mining.pool=3",
              hydra_script("train.py", "mining=hard", "mining.negatives=5", "mining.pool=3")),
+        # uwe extract / calibrate ----------------------------------------------------------------------------
+        Case("extract_blank_ad", "uwe", "an ad of whitespace", uwe(*extract, "{blank_ad}")),
+        Case("extract_binary_ad", "uwe", "a binary file (NUL bytes)", uwe(*extract, "{binary_ad}")),
+        Case("extract_latin1_ad", "uwe", "an ad not in UTF-8", uwe(*extract, "{latin1}")),
+        Case("extract_huge_ad", "uwe", "a 5.4 MB ad", uwe(*extract, "{huge_ad}")),
+        Case("extract_german_ad", "uwe", "an ad in German", uwe(*extract, "{german_ad}")),
+        Case("extract_missing_file", "uwe", "an ad file that does not exist", uwe(*extract, "{tmp}/nope.txt")),
+        Case("extract_min_prob", "uwe", "--min-prob 2", uwe(*extract, "{ad}", "--min-prob", "2")),
+        Case("extract_no_val_data", "uwe", "no validation data to calibrate on",
+             uwe(*extract, "{ad}", "--data-root", "{noval_root}", env={ALLOW_ENV: "1"})),
+        Case("extract_damaged_member", "uwe", "an ESCO zip whose skills_en.csv is damaged (bad CRC)",
+             uwe(*extract, "{ad}", "--data-root", "{damaged_root}", env={ALLOW_ENV: "1"})),
+        Case("calibrate_no_val_data", "uwe", "uwe calibrate without validation data",
+             uwe("calibrate", "--model", "tiny", "--data-root", "{noval_root}", "--cache-dir", "{tmp}/cal",
+                 env={ALLOW_ENV: "1"})),
+        Case("calibrate_damaged_member", "uwe", "uwe calibrate, an ESCO zip member damaged",
+             uwe("calibrate", "--model", "tiny", "--data-root", "{damaged_root}", "--cache-dir", "{tmp}/cal",
+                 env={ALLOW_ENV: "1"})),
+        Case("extract_ok", "uwe", "a good ad on the tiny root (must run)",
+             uwe(*extract, "{ad}", "--data-root", "{root}", "--format", "json", env={ALLOW_ENV: "1"}),
+             expect="succeed"),
+        Case("http_extract_blank", "http", "POST /extract an ad of whitespace", http({"text": "  \n "},
+                                                                                   path="/extract")),
+        Case("http_extract_german", "http", "POST /extract an ad in German",
+             http({"text": "Wir suchen einen Entwickler mit Erfahrung in Python und SQL für unser Team"},
+                  path="/extract")),
+        Case("http_extract_min_prob", "http", 'POST /extract "min_prob": 2', http({"text": "Bake bread.",
+                                                                                   "min_prob": 2}, path="/extract")),
+        Case("http_extract_top_text", "http", 'POST /extract "top": "3"', http({"text": "Bake bread.", "top": "3"},
+                                                                               path="/extract")),
+        Case("http_extract_nul", "http", "POST /extract an ad with a NUL character",
+             http({"text": "Bake\u0000 bread."}, path="/extract")),
+        Case("http_extract_huge", "http", "POST /extract a 5 MB ad",
+             http(None, raw=b'{"text": "' + b"a" * (5 << 20) + b'"}', path="/extract", limit_s=5.0)),
         # HTTP --------------------------------------------------------------------------------------------------
         Case("http_k_string", "http", '"k": "3"', http({"texts": ["sql"], "space": "demo", "k": "3"})),
         Case("http_k_true", "http", '"k": true', http({"texts": ["sql"], "space": "demo", "k": True})),

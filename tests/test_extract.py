@@ -17,7 +17,8 @@ from uwe.extract import (AdError, CalibrationError, NoCalibrationDataError, cali
 from uwe.extract.annotations import annotated_sentences
 from uwe.extract.calibration import Calibrator, fit_calibrator, fit_isotonic, fit_platt, log_loss
 from uwe.extract.checks import MAX_AD_CHARS, guess_language
-from uwe.extract.fit import fit_decision_rule, rank_candidates
+from uwe.extract.candidates import rank_candidates, rank_sentences
+from uwe.extract.fit import fit_decision_rule
 from uwe.extract.metrics import best_threshold, expected_calibration_error, pr_curve, prf
 from uwe.extract.store import cache_file, model_checksum
 from uwe.models.encoder import TextEncoder
@@ -181,6 +182,18 @@ def test_decision_rule_takes_the_cap_and_threshold_with_the_best_f1(root, tmp_pa
     best = max(best_threshold(probs[candidates.rank <= cap], candidates.hit[candidates.rank <= cap], 3)[1].f1
                for cap in (1, 2, 3, 4))
     assert rule["val"]["f1"] == pytest.approx(best)
+
+
+def test_a_sentence_scores_each_skill_by_its_best_clause(root, tmp_path):
+    ranker = tiny_ranker(root, tmp_path)
+    sentence = "Bake bread, knead dough and write Python"
+    parts = [sentence, "Bake bread", "knead dough", "write Python"]
+    direct = ranker.scores(parts, "esco_skills").max(dim=0).values
+    labels = ranker.space("esco_skills").labels
+    expected = sorted(((label, float(direct[j])) for j, label in enumerate(labels)), key=lambda x: (-x[1], x[0]))
+    (merged,) = rank_sentences(ranker, [sentence], k=3)
+    assert [label for label, _ in merged] == [label for label, _ in expected[:3]]
+    assert [score for _, score in merged] == pytest.approx([score for _, score in expected[:3]], abs=1e-6)
 
 
 # Storage ----------------------------------------------------------------------------------------------------

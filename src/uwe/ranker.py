@@ -289,7 +289,7 @@ class Ranker(RetrieverView):
         """
         with self._lock:
             if self._extractor is None:
-                from uwe.extract import Extractor, calibration_for
+                from uwe.extract import Extractor
 
-                self._extractor = Extractor(self, calibration_for(self))
+                self._extractor = Extractor(self)
             return self._extractor.extract(text, title, min_prob, top, any_language)

@@ -19,28 +19,39 @@ DOMAINS = ("house", "tech")
 
 @dataclass(frozen=True)
 class AnnotatedSentence:
-    """A job-ad sentence and the URIs of its gold ESCO skills (empty: it asks for none)."""
+    """A job-ad sentence, the URIs of its gold ESCO skills (empty: it asks for none), and its gold labels that
+    are no ESCO v1.1.0 skill (none in the published files; counted in every record that uses them)."""
 
     text: str
     skills: frozenset[str]
+    unknown: tuple[str, ...] = ()
 
 
 def annotated_sentences(raw: RawData, domain: str, split: str) -> list[AnnotatedSentence]:
     """Every distinct (stripped) sentence of ``{domain}_{split}`` (``split``: ``val`` or ``test``), in file order.
 
+    A gold label that is no ESCO v1.1.0 preferred label cannot be matched by URI: it is kept in the sentence's
+    ``unknown`` (as the ranking task drops and counts it), never silently lost.
+
     Raises:
         MissingFilesError: the annotation file or ESCO v1.1.0's skills are not under the data root.
-        ValueError: a gold label that is no ESCO v1.1.0 preferred label (the file is not the known release).
     """
     rows = raw.annotations(domain, FILE_SPLIT[split])
     uri_of = {label: uri for uri, label in raw.esco_labels("v1.1.0", "skills").items()}
     gold: dict[str, set[str]] = {}
+    unknown: dict[str, list[str]] = {}
     for sentence, label in zip(rows["sentence"].str.strip(), rows["label"].str.strip()):
         skills = gold.setdefault(sentence, set())
         if label in NO_SKILL_LABELS:
             continue
-        if label not in uri_of:
-            raise ValueError(f"{domain}_{split} label {label!r} is no ESCO v1.1.0 skill; is the annotation file "
-                             "the published one?")
-        skills.add(uri_of[label])
-    return [AnnotatedSentence(text, frozenset(skills)) for text, skills in gold.items() if text]
+        if label in uri_of:
+            skills.add(uri_of[label])
+        else:
+            unknown.setdefault(sentence, []).append(label)
+    return [AnnotatedSentence(text, frozenset(skills), tuple(unknown.get(text, ()))) for text, skills in gold.items()
+            if text]
+
+
+def count_unknown(sentences: list[AnnotatedSentence]) -> int:
+    """Gold labels of ``sentences`` that are no ESCO v1.1.0 skill (not scored)."""
+    return sum(len(s.unknown) for s in sentences)

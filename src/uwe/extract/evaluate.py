@@ -8,8 +8,8 @@ Pairs are (sentence, ESCO concept URI); every test sentence counts, ``LABEL NOT 
 from __future__ import annotations
 
 from uwe.data.catalog import Catalog
-from uwe.extract.annotations import AnnotatedSentence, annotated_sentences
-from uwe.extract.fit import rank_candidates
+from uwe.extract.annotations import AnnotatedSentence, annotated_sentences, count_unknown
+from uwe.extract.candidates import rank_candidates
 from uwe.extract.metrics import expected_calibration_error, pr_curve, prf, reliability
 from uwe.extract.store import Calibration
 
@@ -27,7 +27,7 @@ def evaluate_model(ranker, calibration: Calibration, catalog: Catalog, domain: s
     thresholds, precision, recall = pr_curve(probs[capped], candidates.hit[capped], candidates.n_gold)
     return {
         "sentences": len(sentences), "negative_sentences": sum(not s.skills for s in sentences),
-        "gold_pairs": candidates.n_gold, "operating_point": vars(at_point),
+        "gold_pairs": candidates.n_gold, "unknown_gold_labels": count_unknown(sentences), "operating_point": vars(at_point),
         "threshold": calibration.threshold, "max_per_sentence": calibration.max_per_sentence,
         "recall_ceiling": float(candidates.hit.sum() / max(candidates.n_gold, 1)),
         "ece": expected_calibration_error(probs, candidates.hit),

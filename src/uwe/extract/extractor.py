@@ -2,9 +2,9 @@
 and the sentences that say so.
 
 The ad is checked (:func:`uwe.extract.checks.check_ad`) and split into sentences
-(:func:`uwe.extract.segment.segment_ad`); every sentence ranks the ESCO skill space with the model's head; a
-skill is present in a sentence when it is among the sentence's first ``max_per_sentence`` and its calibrated
-probability reaches the threshold fitted on validation (:mod:`uwe.extract.fit`). A skill's probability in the
+(:func:`uwe.extract.segment.segment_ad`); every sentence and its clauses rank the ESCO skill space with the
+model's head (:func:`uwe.extract.candidates.rank_sentences`); a skill is present in a sentence when it is among
+the sentence's first ``max_per_sentence`` and its calibrated probability reaches the threshold fitted on validation (:mod:`uwe.extract.fit`). A skill's probability in the
 ad is its best sentence's; its evidence is every sentence where it is present, best first. The title (given,
 or the first line when it reads as one) ranks the ESCO occupations.
 """
@@ -14,7 +14,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from uwe.extract.checks import AdError, check_ad
-from uwe.extract.fit import OCCUPATION_SPACE, SKILL_SPACE
+from uwe.extract.candidates import SKILL_SPACE, rank_sentences
+from uwe.extract.fit import OCCUPATION_SPACE
 from uwe.extract.segment import Segment, segment_ad
 from uwe.extract.store import Calibration
 
@@ -83,12 +84,27 @@ def find_title(segments: list[Segment]) -> Segment | None:
 class Extractor:
     """Extracts with one ranker and its calibration (see the module docstring)."""
 
-    def __init__(self, ranker, calibration: Calibration):
+    def __init__(self, ranker, calibration: Calibration | None = None):
         self.ranker = ranker
-        self.calibration = calibration
-        raw = ranker.catalog.raw
-        self._skill_uri = {label: uri for uri, label in raw.esco_labels("v1.1.1", "skills").items()}
-        self._occupation_uri = {label: uri for uri, label in raw.esco_labels("v1.1.1", "occupations").items()}
+        self._calibration = calibration
+        self._uris: dict[str, dict[str, str]] = {}
+
+    @property
+    def calibration(self) -> Calibration:
+        """The ranker's calibration, loaded (or fitted, :func:`uwe.extract.store.calibration_for`) on first use:
+        after an ad passed its checks, so a bad ad is refused before any model work."""
+        if self._calibration is None:
+            from uwe.extract.store import calibration_for
+
+            self._calibration = calibration_for(self.ranker)
+        return self._calibration
+
+    def _uri(self, kind: str, label: str) -> str:
+        """The ESCO v1.1.1 URI of a ``kind`` (``skills`` or ``occupations``) preferred label."""
+        if kind not in self._uris:
+            raw = self.ranker.catalog.raw
+            self._uris[kind] = {label: uri for uri, label in raw.esco_labels("v1.1.1", kind).items()}
+        return self._uris[kind][label]
 
     def extract(self, text: str, title: str | None = None, min_prob: float | None = None, top: int | None = None,
                 any_language: bool = False) -> Extraction:
@@ -105,25 +121,27 @@ class Extractor:
         check_ad(text, any_language)
         if title is not None:
             check_ad(title, any_language=True)
-        if min_prob is not None and not 0.0 <= min_prob <= 1.0:
+        if min_prob is not None and (isinstance(min_prob, bool) or not isinstance(min_prob, (int, float))
+                                     or not 0.0 <= min_prob <= 1.0):
             raise ValueError(f"min_prob must be a probability in [0, 1], got {min_prob!r}")
         if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top < 1):
             raise ValueError(f"top must be an integer >= 1, got {top!r}")
-        cal = self.calibration
-        threshold = cal.threshold if min_prob is None else min_prob
         segments = segment_ad(text)
         if not segments:
             raise AdError("the ad has no sentence with a letter or digit; give the text of a job ad")
+        cal = self.calibration  # only now: a bad ad is refused before the model is calibrated
+        threshold = cal.threshold if min_prob is None else min_prob
         found = find_title(segments) if title is None else None
         skills: dict[str, list[Evidence]] = {}
-        ranked = self.ranker.rank([s.text for s in segments], SKILL_SPACE, k=min(cal.max_per_sentence, self._size(SKILL_SPACE)))
+        ranked = rank_sentences(self.ranker, [s.text for s in segments], min(cal.max_per_sentence,
+                                                                              self._size(SKILL_SPACE)))
         for segment, rows in zip(segments, ranked):
             labels, scores = zip(*rows)
             for label, prob in zip(labels, cal.skills(list(scores))):
                 if prob >= threshold:
                     skills.setdefault(label, []).append(
                         Evidence(segment.text, segment.start, segment.end, float(prob)))
-        out = sorted((FoundSkill(label, self._skill_uri[label], max(e.probability for e in evidence),
+        out = sorted((FoundSkill(label, self._uri("skills", label), max(e.probability for e in evidence),
                                  sorted(evidence, key=lambda e: -e.probability))
                       for label, evidence in skills.items()), key=lambda s: (-s.probability, s.label))
         title_text = title.strip() if title is not None else (found.text if found else None)
@@ -141,4 +159,4 @@ class Extractor:
             return []
         (rows,) = self.ranker.rank(title, OCCUPATION_SPACE, k=min(TOP_OCCUPATIONS, self._size(OCCUPATION_SPACE)))
         probs = self.calibration.occupations([score for _, score in rows])
-        return [FoundOccupation(label, self._occupation_uri[label], float(p)) for (label, _), p in zip(rows, probs)]
+        return [FoundOccupation(label, self._uri("occupations", label), float(p)) for (label, _), p in zip(rows, probs)]

@@ -1,7 +1,8 @@
 """Fit an extraction calibration on validation data only: the skill decision rule and both calibrators.
 
 Skills: every validation sentence of the house and tech annotations (``LABEL NOT PRESENT`` ones included, as
-negatives) ranks the ESCO skill space; its top :data:`CANDIDATES` are examples, right when the skill is gold.
+negatives) ranks the ESCO skill space with its clauses (:mod:`uwe.extract.candidates`); its top
+:data:`CANDIDATES` are examples, right when the skill is gold.
 A calibrator maps the head's score to P(right) (:func:`uwe.extract.calibration.fit_calibrator`: Platt or
 isotonic by 5-fold log-loss, folds by sentence), and the decision rule (a skill is present when it is among its
 sentence's first ``max_per_sentence`` and its probability reaches ``threshold``) is the one with the best micro
@@ -12,54 +13,21 @@ their top :data:`OCCUPATION_CANDIDATES` calibrate P(right occupation). No test f
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 
 import numpy as np
 
 from uwe.data.catalog import Catalog
-from uwe.extract.annotations import DOMAINS, AnnotatedSentence, annotated_sentences
+from uwe.extract.annotations import DOMAINS, annotated_sentences, count_unknown
 from uwe.extract.calibration import fit_calibrator
+from uwe.extract.candidates import SKILL_SPACE, Candidates, rank_candidates
 from uwe.extract.metrics import best_threshold
 
-SKILL_SPACE = "esco_skills"
 OCCUPATION_SPACE = "esco_occupations"
 CANDIDATES = 20  # skills scored per sentence
 CAPS = (1, 2, 3, 5, 10, 20)  # skills a sentence may give, tried on validation
 OCCUPATION_CANDIDATES = 10
 OCCUPATION_SAMPLE = 1000  # JobNorm validation titles (of 15,192)
 SEED = 0
-
-
-@dataclass(frozen=True)
-class Candidates:
-    """The scored (sentence, skill) pairs of a set of sentences: N pairs, ``n_gold`` gold pairs in all.
-
-    ``group`` [N]: the sentence's index; ``rank`` [N]: 1-based position in its sentence; ``score`` [N];
-    ``uri`` [N]; ``hit`` [N]: 1 where the pair is gold.
-    """
-
-    group: np.ndarray
-    rank: np.ndarray
-    score: np.ndarray
-    uri: list[str]
-    hit: np.ndarray
-    n_gold: int
-
-
-def rank_candidates(ranker, sentences: list[AnnotatedSentence], uri_of: dict[str, str],
-                    k: int = CANDIDATES) -> Candidates:
-    """Each sentence's top ``k`` skills of :data:`SKILL_SPACE` by ``ranker``, checked against its gold URIs."""
-    ranked = ranker.rank([s.text for s in sentences], SKILL_SPACE, k=k)
-    group, rank, score, uri, hit = [], [], [], [], []
-    for i, (sentence, rows) in enumerate(zip(sentences, ranked)):
-        for r, (label, value) in enumerate(rows, start=1):
-            group.append(i)
-            rank.append(r)
-            score.append(value)
-            uri.append(uri_of[label])
-            hit.append(uri_of[label] in sentence.skills)
-    return Candidates(np.array(group), np.array(rank), np.array(score, dtype=np.float64), uri,
-                      np.array(hit, dtype=np.int64), sum(len(s.skills) for s in sentences))
 
 
 def fit_decision_rule(probs: np.ndarray, candidates: Candidates) -> dict:
@@ -85,7 +53,8 @@ def fit_skills(ranker, catalog: Catalog) -> dict:
     calibrator, losses = fit_calibrator(candidates.score, candidates.hit, candidates.group, seed=SEED)
     rule = fit_decision_rule(calibrator(candidates.score), candidates)
     return {"calibrator": calibrator.to_dict(), **rule, "candidates": k, "cv_log_loss": losses,
-            "examples": len(candidates.score), "sentences": len(sentences), "gold_pairs": candidates.n_gold}
+            "examples": len(candidates.score), "sentences": len(sentences), "gold_pairs": candidates.n_gold,
+            "unknown_gold_labels": count_unknown(sentences)}
 
 
 def fit_occupations(ranker, catalog: Catalog) -> dict:

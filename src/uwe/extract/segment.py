@@ -16,6 +16,9 @@ from sentencex import get_sentence_boundaries
 
 # A list marker at the start of a line: a bullet character, or an enumeration such as "1." "2)" "a)" "iv."
 _BULLET = re.compile(r"^\s*(?:[-*•·‣◦▪▫■□●○–—>+]+|\(?(?:\d{1,2}|[a-zA-Z]|[ivxIVX]{1,4})[.)])\s+")
+# Where a sentence falls apart into clauses that may each name a skill: punctuation inside it, and the words
+# that join list items ("and", "or", "such as", "including", "e.g."), matched as whole words.
+_CLAUSE_BREAK = re.compile(r"\s*(?:[,;:()/]|\band\b|\bor\b|\bsuch as\b|\bincluding\b|\be\.g\.)\s*", re.IGNORECASE)
 # A segment needs a letter or digit to be worth scoring ("---", "•", "**" are layout).
 _WORDLIKE = re.compile(r"\w")
 
@@ -62,3 +65,21 @@ def segment_ad(text: str, language: str = "en") -> list[Segment]:
             segments.append(Segment(piece, body_start + found, body_start + cursor))
         offset += len(line)
     return segments
+
+
+def clauses(sentence: str) -> list[str]:
+    """The parts of ``sentence`` between commas, semicolons, colons, brackets, slashes and list words ("and",
+    "or", "such as", "including", "e.g."), without the sentence itself or repeats; parts of fewer than three
+    characters are dropped. A sentence that lists several skills names each alone in one of its clauses.
+
+    >>> clauses("Experience with Docker and CI/CD, e.g. Jenkins")
+    ['Experience with Docker', 'Jenkins']
+    >>> clauses("Python")
+    []
+    """
+    parts = [part.strip() for part in _CLAUSE_BREAK.split(sentence)]
+    out: list[str] = []
+    for part in parts:
+        if len(part) >= 3 and part != sentence.strip() and part not in out and _WORDLIKE.search(part):
+            out.append(part)
+    return out

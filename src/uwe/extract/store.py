@@ -3,7 +3,7 @@
 A calibration is a JSON file (``calibration.json``, never a pickle) that names the model's checksum: the
 encoder's :meth:`~uwe.models.encoder.TextEncoder.weights_fingerprint` and the head's class, settings and
 weights. It is read from an export folder (``uwe calibrate --model EXPORT`` writes it there) or from the cache
-(``<cache>/calibration/<model>-<checksum[:16]>.json``, where the first ``extract`` of any other model writes
+(``<cache>/calibration/<model>-<checksum[:16]>-m<METHOD>.json``, where the first ``extract`` of any other model writes
 it). A file whose checksum is not the model's is refused with the command that refits it; where no
 validation data can be found, no probability is made up: :class:`NoCalibrationDataError` says so.
 """
@@ -23,6 +23,9 @@ from uwe.extract.calibration import Calibrator
 from uwe.files import atomic_write, sha256_of
 
 FORMAT = "uwe-extract-calibration-1"
+# The scoring a calibration was fitted for (uwe.extract.candidates); bumped whenever it changes, so that a
+# cached calibration of another method is never applied (it is not even found: the version is in its name).
+METHOD = 2
 FILE = "calibration.json"
 REFIT = "uwe calibrate --model MODEL"
 
@@ -78,9 +81,9 @@ def export_file(encoder) -> Path | None:
 
 
 def cache_file(cache_dir: Path, name: str, checksum: str) -> Path:
-    """``<cache_dir>/calibration/<name>-<checksum[:16]>.json``, the name made safe for a file name."""
+    """``<cache_dir>/calibration/<name>-<checksum[:16]>-m<METHOD>.json``, the name made safe for a file name."""
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(str(name)).name) or "model"
-    return Path(cache_dir) / "calibration" / f"{safe}-{checksum[:16]}.json"
+    return Path(cache_dir) / "calibration" / f"{safe}-{checksum[:16]}-m{METHOD}.json"
 
 
 def load(path: Path, checksum: str) -> Calibration:
@@ -89,6 +92,9 @@ def load(path: Path, checksum: str) -> Calibration:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         if data.get("format") != FORMAT:
             raise ValueError(f"format {data.get('format')!r}, expected {FORMAT!r}")
+        if data.get("method") != METHOD:
+            raise CalibrationError(f"{path} was fitted for extraction method {data.get('method')}, this uwe uses "
+                                   f"{METHOD}: refit it with `{REFIT}` or delete it")
         if data["model_checksum"] != checksum:
             raise CalibrationError(f"{path} calibrates another model (checksum {data['model_checksum'][:16]}, this "
                                    f"model's is {checksum[:16]}): refit it with `{REFIT}` or delete it")
@@ -103,7 +109,7 @@ def load(path: Path, checksum: str) -> Calibration:
 def save(path: Path, calibration: Calibration) -> Path:
     """Write ``calibration`` to ``path`` whole or not at all."""
     record = {k: v for k, v in calibration.record.items() if k not in ("skills", "occupations")}
-    data = {"format": FORMAT, "model_checksum": record["model_checksum"], "skills": calibration.record["skills"],
+    data = {"format": FORMAT, "method": METHOD, "model_checksum": record["model_checksum"], "skills": calibration.record["skills"],
             "occupations": calibration.record["occupations"], "record": record}
     return atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=1), encoding="utf-8"))
 
