@@ -48,21 +48,9 @@ def root(tiny_root):
     return tiny_root
 
 
-class RecordingRanker(Ranker):
-    """A ranker that remembers every text it was asked to rank."""
-
-    seen: list[str]
-
-    def rank(self, texts, space, k=10, candidates=None):
-        self.seen.extend([texts] if isinstance(texts, str) else texts)
-        return super().rank(texts, space, k, candidates)
-
-
-def tiny_ranker(root, tmp_path, cls=Ranker) -> Ranker:
-    ranker = cls(TextEncoder.from_name("tiny"), build_head("cosine"), cache_dir=tmp_path / "cache", data_root=root,
-                 show_progress=False, backend="torch")
-    ranker.seen = []
-    return ranker
+def tiny_ranker(root, tmp_path) -> Ranker:
+    return Ranker(TextEncoder.from_name("tiny"), build_head("cosine"), cache_dir=tmp_path / "cache", data_root=root,
+                  show_progress=False, backend="torch")
 
 
 # Segmentation -------------------------------------------------------------------------------------------------
@@ -160,12 +148,15 @@ def test_expected_calibration_error_by_hand():
 
 
 # Fitting on validation only ---------------------------------------------------------------------------------------
-def test_calibration_reads_validation_sentences_only(root, tmp_path):
-    ranker = tiny_ranker(root, tmp_path, RecordingRanker)
+def test_calibration_reads_validation_sentences_only(root, tmp_path, monkeypatch):
+    ranker = tiny_ranker(root, tmp_path)
+    seen: list[str] = []
+    encode = ranker.encoder.encode
+    monkeypatch.setattr(ranker.encoder, "encode", lambda texts, *a, **kw: seen.extend(texts) or encode(texts, *a, **kw))
     path = calibrate(ranker)
     test_sentences = set(TEST["sentence"].str.strip())
-    assert not test_sentences & set(ranker.seen), "a test sentence reached the calibration"
-    assert set(VAL["sentence"].str.strip()) <= set(ranker.seen)
+    assert not test_sentences & set(seen), "a test sentence reached the calibration"
+    assert set(VAL["sentence"].str.strip()) <= set(seen)
     record = json.loads(path.read_text())
     assert record["skills"]["sentences"] == 6 and record["skills"]["gold_pairs"] == 6  # 3 sentences x 2 domains
     assert all("validation" in f for f in record["record"]["fitted_on"] if f.endswith(".csv"))

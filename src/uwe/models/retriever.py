@@ -138,10 +138,11 @@ class Retriever:
         self._spaces[name] = space = Space(name, labels, embeddings.to(self.device))
         return space
 
-    def encode_queries(self, texts: list[str]) -> Embeddings:
-        """``texts`` encoded by the query backend at :attr:`precision`, on :attr:`device` (duplicates once)."""
-        return self.encoder.encode(texts, batch_size=self.batch_size, show_progress=False, out_device=self.device,
-                                   precision=self.precision)
+    def encode_queries(self, texts: list[str], batch_size: int | None = None) -> Embeddings:
+        """``texts`` encoded by the query backend at :attr:`precision`, on :attr:`device` (duplicates once), in
+        batches of ``batch_size`` (default :attr:`batch_size`)."""
+        return self.encoder.encode(texts, batch_size=batch_size or self.batch_size, show_progress=False,
+                                   out_device=self.device, precision=self.precision)
 
     def iter_scores(self, queries: list[str] | Embeddings, space: str,
                     chunk: int | None = None) -> Iterator[tuple[int, torch.Tensor]]:
