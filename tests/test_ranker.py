@@ -177,7 +177,7 @@ def test_from_pretrained_resolves_exports_and_encoder_names(tmp_path):
     zero_shot = Ranker.from_pretrained("tiny", cache_dir=tmp_path)
     assert isinstance(zero_shot.head, CosineHead) and not zero_shot.encoder.keep_tokens
     assert zero_shot.describe() == {"model": "tiny", "head": "CosineHead", "pooling": "mean", "max_length": 64,
-                                    "device": "cpu", "backend": "onnx"}  # auto: exported into the cache
+                                    "layers": 2, "dim": 32, "device": "cpu", "backend": "onnx"}  # auto: exported into the cache
     with pytest.raises(FileNotFoundError, match="does not exist"):
         Ranker.from_pretrained(tmp_path / "missing")
 

@@ -57,7 +57,8 @@ def test_health(client):
     response = client.get("/health")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "version": "0.1.0", "model": "tiny", "head": "CosineHead",
-                               "pooling": "mean", "max_length": 64, "device": "cpu", "backend": "onnx"}
+                               "pooling": "mean", "max_length": 64, "layers": 2, "dim": 32, "device": "cpu",
+                               "backend": "onnx"}
 
 
 def test_spaces(client):

@@ -2,14 +2,18 @@
 evaluate a model on your own ranking task.
 
     uwe rank "data scientist" --space esco_skills -k 10 [--model minilm] [--input texts.txt] [--format json] [--refresh]
+             [--candidates N | --exhaustive] [--layers K] [--dim D]
     uwe serve [--model minilm] --port 8080 [--host 127.0.0.1] [--labels NAME=FILE] [--preload SPACE | --no-preload]
-              [--max-batch 64 --max-wait 5 | --no-batching] [--max-body-bytes 1048576] [--refresh]
-    uwe export CKPT_OR_MODEL OUT [--onnx] [--overwrite]
+              [--max-batch 64 --max-wait 5 | --no-batching] [--max-body-bytes 1048576] [--refresh] [--layers K] [--dim D]
+    uwe export CKPT_OR_MODEL OUT [--onnx] [--overwrite] [--layers K] [--dim D]
     uwe merge CKPT_OR_EXPORT... --out OUT [--method average|task_arithmetic --scale L --base BASE] [--overwrite]
     uwe extract [FILE|-] [--title T] [--min-prob P] [--top N] [--format table|json] [--any-language] [--model minilm]
     uwe calibrate [--model minilm] [--out FILE] [--data-root DIR]
     uwe evaluate --pairs PAIRS [--targets TARGETS] [--model minilm] [--head H] [--format table|json] [--drop-unknown]
-                 [--out DIR]
+                 [--out DIR] [--layers K] [--dim D]
+
+``--layers K --dim D`` use the model's first K transformer layers and the first D dimensions of its vectors (a 2D
+Matryoshka view, :meth:`uwe.models.encoder.TextEncoder.set_view`); ``uwe export`` writes that smaller model.
 
 A user error (a bad argument, file, checkpoint or text) ends the command with exit status 2 and one line on
 stderr, no traceback; ``--debug`` (or ``UWE_DEBUG=1``) shows the traceback. A bug keeps its traceback (exit 1).
@@ -79,6 +83,14 @@ def _model_args(parser: argparse.ArgumentParser, default_model: str | None) -> N
                              "(as UWE_ALLOW_UNKNOWN_DATA=1)")
 
 
+def _view_args(parser: argparse.ArgumentParser) -> None:
+    # Plain ints: a value out of range is the model's one-line error (it knows its depth and width), not argparse's.
+    parser.add_argument("--layers", type=int, metavar="K",
+                        help="run the model's first K transformer layers alone (default: all)")
+    parser.add_argument("--dim", type=int, metavar="D",
+                        help="keep the first D dimensions of every vector (default: the full width)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="uwe",
                                      description="Rank texts, extract skills from job ads, serve a model over HTTP, export a checkpoint, merge "
@@ -93,13 +105,17 @@ def build_parser() -> argparse.ArgumentParser:
                       help="esco_skills, esco_occupations, onet_tech_skills or a --labels name")
     rank.add_argument("-k", type=int, default=10, help="labels per text (default 10)")
     rank.add_argument("--format", choices=["table", "json"], default="table")
-    rank.add_argument("--candidates", type=_positive_int, default=None,
-                      help="two-stage: exact scores on the N best labels by pooled cosine only (faster for "
-                           "token heads, not exhaustive); default: every label")
+    scope = rank.add_mutually_exclusive_group()
+    scope.add_argument("--candidates", type=_positive_int, default=None,
+                       help="two-stage: exact scores on the N best labels by pooled cosine only (not exhaustive); "
+                            "default: the head's fast path (cosine: the exact top k; soft_li: 2,048 candidates)")
+    scope.add_argument("--exhaustive", action="store_true", help="score every label of the space")
     _model_args(rank, "minilm")
+    _view_args(rank)
 
     serve = commands.add_parser("serve", help="an HTTP service: POST /rank, GET /spaces, GET /health")
     _model_args(serve, "minilm")
+    _view_args(serve)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     preload = serve.add_mutually_exclusive_group()
@@ -129,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
                              '(pip install "uwe[onnx]")')
     export.add_argument("--overwrite", action="store_true", help="replace OUT when it is a uwe export (never any other "
                                                                  "folder)")
+    _view_args(export)
 
     merge = commands.add_parser("merge", help="models fine-tuned from one backbone -> one export folder")
     merge.add_argument("models", nargs="+", help="train.py .ckpt files or export folders (uwe export)")
@@ -180,17 +197,18 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     evaluate.add_argument("--cache-dir", help="where target spaces are cached (default $UWE_CACHE_DIR or ~/.cache/uwe)")
     evaluate.add_argument("--refresh", action="store_true", help="re-encode the target space and replace its cache")
+    _view_args(evaluate)
     return parser
 
 
-def _ranker(args):
+def _ranker(args, layers: int | None = None, dim: int | None = None):
     from uwe.data.known_files import ENV_VAR
     from uwe.ranker import Ranker
 
     if args.allow_unknown:
         os.environ[ENV_VAR] = "1"  # read by the data layer when a built-in space is first built
     ranker = Ranker.from_pretrained(args.model, head=args.head, cache_dir=args.cache_dir, data_root=args.data_root,
-                                    refresh=args.refresh, refresh_hint="pass --refresh")
+                                    refresh=args.refresh, refresh_hint="pass --refresh", layers=layers, dim=dim)
     for name, file in args.labels:
         ranker.add_space(name, read_lines(file))
     return ranker
@@ -209,7 +227,8 @@ def cmd_rank(args) -> None:
     texts = list(args.texts) + (read_lines(args.input) if args.input else [])
     if not texts:
         raise UserError("no text to rank: give texts as arguments or --input FILE")
-    ranked = _ranker(args).rank(texts, args.space, args.k, candidates=args.candidates)
+    ranked = _ranker(args, args.layers, args.dim).rank(texts, args.space, args.k, candidates=args.candidates,
+                                                       exhaustive=args.exhaustive)
     if args.format == "json":
         print(json.dumps([{"text": t, "results": [{"label": label, "score": score} for label, score in rows]}
                           for t, rows in zip(texts, ranked)], ensure_ascii=False, indent=1))
@@ -225,7 +244,7 @@ def cmd_serve(args) -> None:
     from uwe.ranker import BUILTIN_SPACES
     from uwe.serve import create_app
 
-    ranker = _ranker(args)
+    ranker = _ranker(args, args.layers, args.dim)
     preload = [] if args.no_preload else args.preload or list(BUILTIN_SPACES)
     spaces = ranker.spaces()
     for space in preload:
@@ -251,9 +270,10 @@ def cmd_export(args) -> None:
     from uwe.models.export import export_encoder
 
     if args.ckpt.suffix != ".ckpt":
-        print(export_encoder(str(args.ckpt), args.out, args.overwrite, args.onnx))
+        print(export_encoder(str(args.ckpt), args.out, args.overwrite, args.onnx, args.layers, args.dim))
         return
     encoder, head, hparams = load_checkpoint(args.ckpt)
+    encoder.set_view(args.layers, args.dim)
     print(export_trained(encoder, head, hparams, args.out, str(Path(args.ckpt).resolve()), args.overwrite,
                          args.onnx))
 
@@ -273,7 +293,7 @@ def cmd_evaluate(args) -> None:
 
     record = evaluate_files(args.pairs, args.targets, args.model, head=args.head, name=args.name,
                             drop_unknown=args.drop_unknown, cache_dir=args.cache_dir, refresh=args.refresh,
-                            device=args.device, out_dir=args.out)
+                            device=args.device, out_dir=args.out, layers=args.layers, dim=args.dim)
     entry = next(iter(record["custom"].values()))
     if entry["dropped"]:
         print(describe_dropped(entry["dropped"]), file=sys.stderr)

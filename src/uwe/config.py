@@ -107,6 +107,7 @@ def check_eval_config(cfg: DictConfig) -> None:
     if ckpt not in (_MISSING, None) and not Path(str(ckpt)).expanduser().is_file():
         raise ConfigError(f"ckpt_path={ckpt!r} is not valid: no such file; pass a .ckpt written by train.py (a run's "
                           "checkpoints/ folder)")
+    _check_view(cfg)
     backend = _get(cfg, "backend")
     if backend not in (_MISSING, "torch", "onnx", "auto"):  # onnx-int8 moves MAP by more than 0.3: not for results
         raise ConfigError(f"backend={backend!r} is not valid: expected torch, onnx or auto")
@@ -114,6 +115,28 @@ def check_eval_config(cfg: DictConfig) -> None:
     if esco not in (_MISSING, None, "zip", "folder"):
         raise ConfigError(f"data.esco_source={esco!r} is not valid: expected zip, folder or null")
     check_custom(cfg)
+
+
+def _check_view(cfg: DictConfig) -> None:
+    """eval.py's ``layers`` and ``dim`` (a 2D Matryoshka view): null or integers >= 1, with model=encoder, and within
+    the zero-shot encoder's depth and width when its config.json is at hand (a checkpoint's when it is loaded)."""
+    from uwe.models.encoder import model_shape
+    from uwe.models.matryoshka import check_view_range
+
+    check_int(cfg, "layers", nullable=True)
+    check_int(cfg, "dim", nullable=True)
+    asked = {key: value for key in ("layers", "dim") if (value := _get(cfg, key)) not in (_MISSING, None)}
+    if not asked:
+        return
+    model = _get(cfg, "model.name")
+    if model not in (_MISSING, "encoder"):
+        shown = ", ".join(f"{key}={value}" for key, value in asked.items())
+        raise ConfigError(f"{shown} is not valid with model={model}: a view cuts an encoder (model=encoder, the "
+                          "default)")
+    encoder, ckpt = _get(cfg, "encoder.name"), _get(cfg, "ckpt_path")
+    shape = model_shape(encoder) if isinstance(encoder, str) and ckpt in (_MISSING, None) else None
+    if shape is not None:
+        check_view_range(*shape, asked.get("dim"), asked.get("layers"))
 
 
 def check_train_config(cfg: DictConfig) -> None:

@@ -126,7 +126,8 @@ class Ranker(RetrieverView):
     def from_pretrained(cls, path_or_name: str | Path, head: str | None = None, cache_dir: str | Path | None = None,
                         device: str = "cpu", data_root: str | Path | None = None,
                         show_progress: bool = True, refresh: bool = False,
-                        refresh_hint: str = REFRESH_HINT, backend: str = "auto") -> "Ranker":
+                        refresh_hint: str = REFRESH_HINT, backend: str = "auto", layers: int | None = None,
+                        dim: int | None = None) -> "Ranker":
         """A ranker from a trained or a zero-shot model.
 
         Args:
@@ -142,8 +143,12 @@ class Ranker(RetrieverView):
                 in bf16 or without onnxruntime; :func:`uwe.models.onnx_export.apply_backend`), ``torch``,
                 ``onnx`` or ``onnx-int8`` (see :mod:`uwe.models.onnx_backend`). :meth:`describe` says which
                 is in use. Spaces are always encoded by torch.
+            layers, dim: rank with the model's first ``layers`` transformer layers and the first ``dim``
+                dimensions of its vectors (a 2D Matryoshka view; None: the full depth, width). Spaces are cached
+                per view, a cut depth gets its own ONNX file, and a view the model was not trained for logs one
+                warning line (:meth:`uwe.models.encoder.TextEncoder.set_view`).
         """
-        encoder, head_module = load_model(path_or_name, head)
+        encoder, head_module = load_model(path_or_name, head, layers, dim)
         return cls(encoder, head_module, cache_dir, data_root, device, show_progress=show_progress, refresh=refresh,
                    refresh_hint=refresh_hint, backend=backend)
 
@@ -158,9 +163,11 @@ class Ranker(RetrieverView):
         return self.encoder.name
 
     def describe(self) -> dict:
-        """Model name, head, pooling, max_length, device and query backend, e.g. for a health check."""
+        """Model name, head, pooling, max_length, depth and width in use, device and query backend, e.g. for a
+        health check."""
         return {"model": self.encoder.name, "head": type(self.head).__name__, "pooling": self.encoder.pooling,
-                "max_length": self.encoder.max_length, "device": str(self.device), "backend": self.encoder.backend}
+                "max_length": self.encoder.max_length, "layers": self.encoder.num_layers, "dim": self.encoder.dim,
+                "device": str(self.device), "backend": self.encoder.backend}
 
     def add_space(self, name: str, labels: list[str], refresh: bool = False) -> Space:
         """Encode (or load from the cache) the labels of a new space ``name`` and keep it in memory.

@@ -105,22 +105,25 @@ def default_name(pairs: str | Path) -> str:
 def evaluate_files(pairs: str | Path, targets: str | Path | None, model: str | Path, *, head: str | None = None,
                    name: str | None = None, drop_unknown: bool = False, cache_dir: str | Path | None = None,
                    refresh: bool = False, device: str = "auto", out_dir: Path | None = None,
-                   show_progress: bool = True, drop_hint: str = "pass --drop-unknown") -> dict:
+                   show_progress: bool = True, drop_hint: str = "pass --drop-unknown", layers: int | None = None,
+                   dim: int | None = None) -> dict:
     """``model`` (an export folder, a train.py checkpoint or an encoder name, see :func:`uwe.models.load.load_model`)
     on the task of ``pairs`` and ``targets``: a results record (:func:`uwe.eval.report.build_record`) whose
     ``custom`` entry holds the result, also written to ``out_dir`` (``results.json``, ``results.md``) when given.
 
     The files are read and checked before the model is loaded, so a mistake in them costs no model load.
+    ``layers`` and ``dim`` evaluate a view of the model (its first k layers and d dimensions; None: the full one).
     """
     start = time.perf_counter()
     task = custom_task(name or default_name(pairs), pairs, targets, drop_unknown=drop_unknown, drop_hint=drop_hint)
     target = resolve_device(device)
-    encoder, head_module = load_model(model, head)
+    encoder, head_module = load_model(model, head, layers, dim)
     scorer = EncoderScorer(encoder, head_module, Path(cache_dir).expanduser() if cache_dir else default_cache_dir(),
                            show_progress=show_progress, refresh_cache=refresh, device=target)
     custom = evaluate_custom(scorer, [task], show_progress=show_progress)
     config = {"pairs": str(pairs), "targets": None if targets is None else str(targets), "model": str(model),
-              "head": head, "name": task.name, "drop_unknown": drop_unknown, "device": str(target)}
+              "head": head, "name": task.name, "drop_unknown": drop_unknown, "device": str(target),
+              "layers": layers, "dim": dim}
     record = build_record({}, None, scorer.describe(), config, SPLIT, time.perf_counter() - start)
     record["custom"] = custom
     if out_dir is not None:

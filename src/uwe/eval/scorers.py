@@ -68,6 +68,8 @@ class EncoderScorer(RetrieverView):
             "head": type(self.head).__name__,
             "max_length": self.encoder.max_length,
             "pooling": self.encoder.pooling,
+            "layers": self.encoder.num_layers,
+            "dim": self.encoder.dim,
             "device": str(self.device),
             "precision": self.retriever.precision,
             "query_backend": self.encoder.backend,

@@ -146,6 +146,7 @@ def build_model(checkpoint: Checkpoint) -> tuple[TextEncoder, ScoringHead]:
     load_state(checkpoint, encoder, "encoder.")
     load_state(checkpoint, head, "head.")
     encoder.name = model_name(checkpoint.path)
+    encoder.trained_views = trained_views(hp.get("matryoshka"), encoder.dim, encoder.num_layers)
     return encoder.eval(), head.eval()
 
 
@@ -160,9 +161,10 @@ def export_trained(encoder: TextEncoder, head: ScoringHead, hparams: dict, out_d
                    overwrite: bool = False, onnx: bool = False) -> Path:
     """Write a checkpoint's model to an export folder (:func:`uwe.models.export.export_model`, with its ONNX
     files when ``onnx``), recording the checkpoint's path, task mix and, when it trained 2D Matryoshka views, their
-    widths and depths (:func:`uwe.models.matryoshka.trained_views`) in its metadata; return the folder."""
+    widths and depths (:func:`uwe.models.matryoshka.trained_views`) in its metadata; return the folder. An encoder
+    cut to a view (:meth:`~uwe.models.encoder.TextEncoder.set_view`) is written as that view."""
     metadata = {"checkpoint": checkpoint, "task_mix": list(hparams.get("graphs") or {})}
-    views = trained_views(hparams.get("matryoshka"), encoder.dim, encoder.num_layers)
+    views = trained_views(hparams.get("matryoshka"), *encoder.full_shape)
     if views is not None:
         metadata["matryoshka"] = views
     return export_model(encoder, hparams["head"]["name"], config_kwargs(hparams["head"]), Path(out_dir),

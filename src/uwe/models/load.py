@@ -22,8 +22,11 @@ def is_trained(path_or_name: str | Path) -> bool:
     return path.suffix == ".ckpt" or (path / HEAD_CONFIG).is_file()
 
 
-def load_model(path_or_name: str | Path, head: str | None = None) -> tuple[TextEncoder, ScoringHead]:
-    """The encoder and head of a model, on the CPU.
+def load_model(path_or_name: str | Path, head: str | None = None, layers: int | None = None,
+               dim: int | None = None) -> tuple[TextEncoder, ScoringHead]:
+    """The encoder and head of a model, on the CPU, cut to its first ``layers`` layers and ``dim`` dimensions when
+    given (:meth:`~uwe.models.encoder.TextEncoder.set_view`: out of range is a one-line error; a view the model was
+    not trained for logs one warning line).
 
     Args:
         path_or_name: a folder written by :func:`uwe.models.export.export_model` (``uwe export``), a ``.ckpt``
@@ -31,6 +34,7 @@ def load_model(path_or_name: str | Path, head: str | None = None) -> tuple[TextE
             ``mpnet``, ``tiny``, a Hugging Face model folder or hub name.
         head: the head of a zero-shot encoder, by config name (default ``cosine``); an error with a trained
             model, whose head is part of it.
+        layers, dim: the view (None: the full depth, width).
     """
     path = Path(path_or_name).expanduser()
     if is_trained(path):
@@ -40,7 +44,9 @@ def load_model(path_or_name: str | Path, head: str | None = None) -> tuple[TextE
             encoder, trained_head, _ = load_checkpoint(path)
         else:
             encoder, trained_head, _ = load_exported(path)
+        encoder.set_view(layers, dim)
         return encoder, trained_head
     head_module = build_head(head or "cosine")
     encoder = TextEncoder.from_name(str(path_or_name), keep_tokens=head_module.needs_tokens)
+    encoder.set_view(layers, dim)
     return encoder, head_module

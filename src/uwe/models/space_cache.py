@@ -53,12 +53,15 @@ class StaleCacheError(CacheError):
 def cache_name(space: str, encoder: TextEncoder) -> str:
     """``{space}[.tokens].{model tag}``: one cache file per space, model name and kind of embedding.
 
-    The model tag is the encoder's name made file-safe. A pooled and a token cache of one model never meet,
-    so neither refuses the other as stale; a file whose key changed under the same name (new weights behind
-    a name) is stale and refused.
+    The model tag is the encoder's name made file-safe, plus ``.L{k}`` and ``.d{d}`` for a view's depth and width
+    (:meth:`~uwe.models.encoder.TextEncoder.set_view`). A pooled and a token cache of one model never meet, nor
+    do two views of it, so neither refuses the other as stale; a file whose key changed under the same name
+    (new weights behind a name) is stale and refused.
     """
     tag = re.sub(r"[^\w.-]+", "_", encoder.name).strip("_.") or "encoder"
-    return f"{space}{'.tokens' if encoder.keep_tokens else ''}.{tag}"
+    view = "".join(f".{mark}{value}" for mark, value in (("L", encoder.view_layers), ("d", encoder.view_dim))
+                   if value is not None)
+    return f"{space}{'.tokens' if encoder.keep_tokens else ''}.{tag}{view}"
 
 
 def cache_key(encoder: TextEncoder, texts: list[str]) -> str:

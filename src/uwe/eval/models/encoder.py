@@ -29,12 +29,19 @@ def encoder_scorer(cfg: DictConfig, encoder: TextEncoder, head,
                          backend=cfg.get("backend", "torch"))
 
 
+def set_view(cfg: DictConfig, encoder: TextEncoder) -> TextEncoder:
+    """``encoder`` cut to the config's ``layers`` and ``dim`` (null: the full depth, width), before its query backend
+    is set (:meth:`~uwe.models.encoder.TextEncoder.set_view`)."""
+    encoder.set_view(cfg.get("layers"), cfg.get("dim"))
+    return encoder
+
+
 def build_encoder_scorer(cfg: DictConfig) -> EncoderScorer:
     """The config's ``encoder``, ``pooling`` and ``head`` (a zero-shot encoder)."""
     head = HEADS.from_config(cfg.head)
     encoder = TextEncoder.from_name(cfg.encoder.name, max_length=cfg.encoder.max_length, pooling=cfg.pooling.name,
                                     keep_tokens=head.needs_tokens)
-    return encoder_scorer(cfg, encoder, head)
+    return encoder_scorer(cfg, set_view(cfg, encoder), head)
 
 
 def build_checkpoint_scorer(cfg: DictConfig) -> EncoderScorer:
@@ -42,7 +49,7 @@ def build_checkpoint_scorer(cfg: DictConfig) -> EncoderScorer:
     encoder, head, hparams = load_checkpoint(cfg.ckpt_path)  # on the CPU; encoder_scorer moves it to cfg.device
     log.info("evaluating checkpoint %s (encoder %s, head %s)", cfg.ckpt_path, hparams["encoder"]["name"],
              hparams["head"]["name"])
-    return encoder_scorer(cfg, encoder, head)
+    return encoder_scorer(cfg, set_view(cfg, encoder), head)
 
 
 @MODELS.register("encoder")
