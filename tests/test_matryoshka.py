@@ -17,7 +17,8 @@ from uwe.models.embeddings import Embeddings
 from uwe.models.encoder import TextEncoder, model_shape
 from uwe.models.heads import CosineHead, SoftLateInteractionHead, cosine_scores
 from uwe.models.losses.m2m_infonce import m2m_infonce
-from uwe.models.matryoshka import Matryoshka, alignment_kl, check_view, trained_views, truncate
+from uwe.models.matryoshka import Matryoshka, alignment_kl, truncate
+from uwe.models.views import trained_views
 from uwe.models.pooling import POOLINGS, mean_pool
 from uwe.train.module import UWEModule
 from uwe.train.reuse import run_key
@@ -221,21 +222,6 @@ def test_the_model_is_checked_when_built_whatever_its_name():
 def test_model_shape_reads_config_json_alone(tmp_path):
     assert model_shape("tiny") == (32, 2) and model_shape("minilm") == (384, 6)
     assert model_shape(str(tmp_path)) is None and model_shape("owner/hub-name") is None
-
-
-def test_check_view_says_which_views_a_model_was_trained_for():
-    trained = {"widths": [384, 256, 128, 64], "layers": [6, 4, 3, 2]}
-    check_view(trained, 384, 6, width=128, layers=3)
-    check_view(None, 384, 6, width=384, layers=6)  # the full model needs no Matryoshka
-    with pytest.raises(ConfigError, match="dim=100 is not valid: this model was trained for widths 384, 256, 128, 64 "
-                                          "and layers 6, 4, 3, 2"):
-        check_view(trained, 384, 6, width=100)
-    with pytest.raises(ConfigError, match="dim=512 is not valid: expected a width between 1 and the model's 384"):
-        check_view(trained, 384, 6, width=512)
-    with pytest.raises(ConfigError, match="layers=0 is not valid: expected a depth between 1 and the model's 6"):
-        check_view(trained, 384, 6, layers=0)
-    with pytest.raises(ConfigError, match="dim=128, layers=3 is not valid: this model was not trained with Matryoshka"):
-        check_view(None, 384, 6, width=128, layers=3)
 
 
 def test_none_leaves_the_reuse_key_of_older_runs():

@@ -121,7 +121,7 @@ def _check_view(cfg: DictConfig) -> None:
     """eval.py's ``layers`` and ``dim`` (a 2D Matryoshka view): null or integers >= 1, with model=encoder, and within
     the zero-shot encoder's depth and width when its config.json is at hand (a checkpoint's when it is loaded)."""
     from uwe.models.encoder import model_shape
-    from uwe.models.matryoshka import check_view_range
+    from uwe.models.views import check_view_range
 
     check_int(cfg, "layers", nullable=True)
     check_int(cfg, "dim", nullable=True)

@@ -31,7 +31,7 @@ from uwe.errors import CheckpointError
 from uwe.models.encoder import TextEncoder
 from uwe.models.export import export_model
 from uwe.models.heads import HEADS, ScoringHead
-from uwe.models.matryoshka import trained_views
+from uwe.models.views import trained_views
 from uwe.models.registry import config_kwargs
 
 FIX = "pass a .ckpt written by train.py (a run's checkpoints/ folder), or copy it again"

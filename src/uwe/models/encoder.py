@@ -35,7 +35,7 @@ from uwe.errors import UserError
 from uwe.files import sha256_of
 from uwe.models.device import check_precision
 from uwe.models.embeddings import Embeddings
-from uwe.models.matryoshka import view_warning
+from uwe.models.views import view_warning
 from uwe.models.pooling import POOLINGS, resolve_pooling
 
 log = logging.getLogger(__name__)

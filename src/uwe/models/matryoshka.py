@@ -18,10 +18,8 @@ usable embedding.
 The loss sees each view exactly as a model of that depth and width would produce it, so whatever the loss and
 head compute on the full model they compute on each view; the views differ only in which embeddings they see.
 
-What a checkpoint was trained for (:meth:`Matryoshka.trained`) goes into its export metadata; inference
-(:meth:`uwe.models.encoder.TextEncoder.set_view`) asks :func:`view_warning` before it truncates: a view out of
-range is an error, one the model was not trained for is allowed with one warning line. :func:`check_view` is the
-strict form, for callers that must refuse an untrained view.
+What a checkpoint was trained for (:meth:`Matryoshka.trained`) goes into its export metadata; inference checks a
+view against it with :mod:`uwe.models.views`.
 """
 
 from __future__ import annotations
@@ -169,7 +167,7 @@ class Matryoshka:
 
     def trained(self) -> dict:
         """``{"widths": [...], "layers": [...]}``, the views trained (of resolved settings): what a checkpoint's
-        export records and :func:`check_view` accepts."""
+        export records and :mod:`uwe.models.views` compares a view with."""
         return {"widths": list(self.widths), "layers": list(self.layers)}
 
     def step_layers(self, seed: int) -> tuple[int, ...]:
@@ -208,82 +206,12 @@ class Matryoshka:
         return total
 
 
-def trained_views(cfg: Mapping | None, dim: int, n_layers: int) -> dict | None:
-    """:meth:`Matryoshka.trained` of a checkpoint's ``matryoshka`` hyperparameters for its model (``dim`` wide,
-    ``n_layers`` deep), None when it trained the full model alone (or predates the option)."""
-    settings = Matryoshka.from_config(cfg)
-    return None if settings is None else settings.resolve(dim, n_layers).trained()
-
-
 def check_loss(name: str, loss: str, trains_on_triples: bool) -> None:
     """A :class:`ConfigError` when ``matryoshka=name`` (not ``none``) meets a loss it cannot wrap: the preference
     losses score triples against a frozen full model's reference scores, which have no views."""
     if name != NONE and trains_on_triples:
         raise ConfigError(f"matryoshka={name} is not valid with loss={loss}: it trains with the contrastive graph "
                           "losses (infonce, sym_infonce, m2m_infonce); use matryoshka=none for a preference stage")
-
-
-def check_view(trained: Mapping | None, dim: int, n_layers: int, width: int | None = None,
-               layers: int | None = None) -> None:
-    """A :class:`ConfigError` unless (``layers``, ``width``) is a view the model was trained for.
-
-    Args:
-        trained: :meth:`Matryoshka.trained` of the model's checkpoint, None when it trained the full model alone.
-        dim, n_layers: the model's width and layer count; width, layers: what is asked (None: the full one).
-    """
-    check_view_range(dim, n_layers, width, layers)
-    if width in (None, dim) and layers in (None, n_layers):
-        return
-    asked = _asked(width, layers)
-    if trained is None:
-        raise ConfigError(f"{asked} is not valid: this model was not trained with Matryoshka (train.py "
-                          f"matryoshka=2d), so only its full width {dim} and depth {n_layers} are usable")
-    if width not in (None, *trained["widths"]) or layers not in (None, *trained["layers"]):
-        widths, depths = (", ".join(map(str, trained[key])) for key in ("widths", "layers"))
-        raise ConfigError(f"{asked} is not valid: this model was trained for widths {widths} and layers {depths}")
-
-
-def check_view_range(dim: int, n_layers: int, width: int | None = None, layers: int | None = None) -> None:
-    """A :class:`ConfigError` unless ``width`` (None: the full one) is between 1 and ``dim`` and ``layers`` between
-    1 and ``n_layers``: what no model can give, trained for it or not."""
-    if width is not None and (not _is_int(width) or not 1 <= width <= dim):
-        raise ConfigError(f"dim={width!r} is not valid: expected a width between 1 and the model's {dim}")
-    if layers is not None and (not _is_int(layers) or not 1 <= layers <= n_layers):
-        raise ConfigError(f"layers={layers!r} is not valid: expected a depth between 1 and the model's {n_layers}")
-
-
-def view_warning(trained: Mapping | None, dim: int, n_layers: int, width: int | None = None,
-                 layers: int | None = None) -> str | None:
-    """The one line inference logs when it truncates a model to a view it was not trained for, None when the view is
-    the full model or a trained one; a :class:`ConfigError` for a view out of range (:func:`check_view_range`).
-
-    Unlike :func:`check_view`, an untrained view is allowed: the first k layers and d dimensions of any model are
-    an embedding, only a worse one (the study will say how much worse).
-
-    Examples:
-        >>> view_warning({"widths": [384, 128], "layers": [6, 3]}, 384, 6, width=128, layers=3) is None
-        True
-        >>> view_warning({"widths": [384, 128], "layers": [6, 3]}, 384, 6, width=100)
-        'dim=100: this model was trained for widths 384, 128 and layers 6, 3 (train.py matryoshka=2d), not this view; using it anyway'
-        >>> view_warning(None, 384, 6, layers=4)
-        'layers=4: this model was not trained for truncation (train.py matryoshka=2d), only at its full width 384 and depth 6; using it anyway'
-    """
-    check_view_range(dim, n_layers, width, layers)
-    if width in (None, dim) and layers in (None, n_layers):
-        return None
-    asked = _asked(width, layers)
-    if trained is None:
-        return (f"{asked}: this model was not trained for truncation (train.py matryoshka=2d), only at its full width "
-                f"{dim} and depth {n_layers}; using it anyway")
-    if width not in (None, dim, *trained["widths"]) or layers not in (None, n_layers, *trained["layers"]):
-        widths, depths = (", ".join(map(str, trained[key])) for key in ("widths", "layers"))
-        return (f"{asked}: this model was trained for widths {widths} and layers {depths} (train.py matryoshka=2d), "
-                "not this view; using it anyway")
-    return None
-
-
-def _asked(width: int | None, layers: int | None) -> str:
-    return ", ".join(f"{k}={v}" for k, v in (("dim", width), ("layers", layers)) if v is not None)
 
 
 def _pooled(view: tuple[Embeddings, Embeddings]) -> torch.Tensor:
