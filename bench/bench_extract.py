@@ -8,7 +8,7 @@ people use today, measured in the same run on the WorkBench house and tech test 
 For each ``--model``: its calibration (fitted on house + tech VALIDATION only, :mod:`uwe.extract.fit`; read
 from its cache when there), then on each test set micro precision / recall / F1 over (sentence, ESCO URI)
 pairs at the calibrated operating point, the precision-recall curve, the expected calibration error (10 bins,
-every scored candidate) with a reliability diagram. Every sentence counts; ``LABEL NOT PRESENT`` sentences are
+over each sentence's first m candidates: those the calibrator describes) with a reliability diagram. Every sentence counts; ``LABEL NOT PRESENT`` sentences are
 negatives. The peer runs with the same local all-MiniLM-L6-v2 weights, at its default threshold (0.6) and at
 the threshold with its best micro F1 on the same validation sentences; its ESCO v1.2.0 URIs are compared with
 the gold URIs, and those that are no ESCO v1.1.1 concept (so can never be right) are counted. Latency: the
@@ -145,7 +145,7 @@ def plot(results: dict, out: Path) -> None:
                ylim=(0, 1))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.suptitle("Reliability of the calibrated probabilities (10 bins, every scored candidate)")
+    fig.suptitle("Reliability of the calibrated probabilities (10 bins, each sentence's first m candidates)")
     fig.tight_layout()
     fig.savefig(out / "reliability.png", dpi=120)
     plt.close(fig)

@@ -18,7 +18,7 @@ from uwe.extract.annotations import annotated_sentences
 from uwe.extract.calibration import Calibrator, fit_calibrator, fit_isotonic, fit_platt, log_loss
 from uwe.extract.checks import MAX_AD_CHARS, guess_language
 from uwe.extract.candidates import rank_candidates, rank_sentences
-from uwe.extract.fit import fit_decision_rule
+from uwe.extract.fit import fit_rule
 from uwe.extract.metrics import best_threshold, expected_calibration_error, pr_curve, prf
 from uwe.extract.store import cache_file, model_checksum
 from uwe.models.encoder import TextEncoder
@@ -168,11 +168,16 @@ def test_decision_rule_takes_the_cap_and_threshold_with_the_best_f1(root, tmp_pa
     uri_of = {label: uri for uri, label in ranker.catalog.raw.esco_labels("v1.1.1", "skills").items()}
     candidates = rank_candidates(ranker, sentences, uri_of, k=4)
     assert candidates.n_gold == 3 and len(candidates.score) == 12 and candidates.hit.sum() == 3
-    probs = candidates.score  # any monotone map gives the same rule
-    rule = fit_decision_rule(probs, candidates)
-    best = max(best_threshold(probs[candidates.rank <= cap], candidates.hit[candidates.rank <= cap], 3)[1].f1
-               for cap in (1, 2, 3, 4))
-    assert rule["val"]["f1"] == pytest.approx(best)
+    rule = fit_rule(candidates)
+    by_cap = {}
+    for cap in (1, 2, 3, 4):  # by hand: each cap's own calibrator, then its best threshold
+        keep = candidates.rank <= cap
+        if 0 < candidates.hit[keep].sum() < keep.sum():
+            calibrator, _ = fit_calibrator(candidates.score[keep], candidates.hit[keep], candidates.group[keep])
+            by_cap[cap] = best_threshold(calibrator(candidates.score[keep]), candidates.hit[keep], 3)[1].f1
+    assert rule["val"]["f1"] == pytest.approx(max(by_cap.values()))
+    assert rule["max_per_sentence"] == min(cap for cap, f1 in by_cap.items() if f1 == pytest.approx(rule["val"]["f1"]))
+    assert rule["examples"] == 3 * rule["max_per_sentence"]
 
 
 def test_a_sentence_scores_each_skill_by_its_best_clause(root, tmp_path):

@@ -15,8 +15,9 @@ from uwe.extract.store import Calibration
 
 
 def evaluate_model(ranker, calibration: Calibration, catalog: Catalog, domain: str, split: str = "test") -> dict:
-    """P/R/F1 at ``calibration``'s operating point, the PR curve over its threshold (sentence cap kept), ECE
-    and the reliability table over every scored candidate, on ``{domain}_{split}``."""
+    """P/R/F1 at ``calibration``'s operating point, the PR curve over its threshold (sentence cap kept), and ECE
+    and the reliability table over the candidates the calibrator describes (each sentence's first
+    ``max_per_sentence``), on ``{domain}_{split}``."""
     sentences = annotated_sentences(catalog.raw, domain, split)
     uri_of = {label: uri for uri, label in catalog.raw.esco_labels("v1.1.1", "skills").items()}
     candidates = rank_candidates(ranker, sentences, uri_of, calibration.candidates)
@@ -30,9 +31,8 @@ def evaluate_model(ranker, calibration: Calibration, catalog: Catalog, domain: s
         "gold_pairs": candidates.n_gold, "unknown_gold_labels": count_unknown(sentences), "operating_point": vars(at_point),
         "threshold": calibration.threshold, "max_per_sentence": calibration.max_per_sentence,
         "recall_ceiling": float(candidates.hit.sum() / max(candidates.n_gold, 1)),
-        "ece": expected_calibration_error(probs, candidates.hit),
-        "ece_at_cap": expected_calibration_error(probs[capped], candidates.hit[capped]),
-        "reliability": reliability(probs, candidates.hit),
+        "ece": expected_calibration_error(probs[capped], candidates.hit[capped]),
+        "reliability": reliability(probs[capped], candidates.hit[capped]),
         "pr_curve": {"threshold": thresholds.tolist(), "precision": precision.tolist(), "recall": recall.tolist()},
     }
 

@@ -15,11 +15,10 @@ from dataclasses import asdict, dataclass, field
 
 from uwe.extract.checks import AdError, check_ad
 from uwe.extract.candidates import SKILL_SPACE, rank_sentences
-from uwe.extract.fit import OCCUPATION_SPACE
+from uwe.extract.fit import OCCUPATION_CANDIDATES, OCCUPATION_SPACE
 from uwe.extract.segment import Segment, segment_ad
 from uwe.extract.store import Calibration
 
-TOP_OCCUPATIONS = 3
 # The first line is taken for the title when it is short and is not a sentence (no final . ! ? :).
 TITLE_MAX_WORDS = 10
 
@@ -157,6 +156,6 @@ class Extractor:
     def _occupations(self, title: str | None) -> list[FoundOccupation]:
         if title is None:
             return []
-        (rows,) = self.ranker.rank(title, OCCUPATION_SPACE, k=min(TOP_OCCUPATIONS, self._size(OCCUPATION_SPACE)))
+        (rows,) = self.ranker.rank(title, OCCUPATION_SPACE, k=min(OCCUPATION_CANDIDATES, self._size(OCCUPATION_SPACE)))
         probs = self.calibration.occupations([score for _, score in rows])
         return [FoundOccupation(label, self._uri("occupations", label), float(p)) for (label, _), p in zip(rows, probs)]

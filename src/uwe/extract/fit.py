@@ -2,12 +2,13 @@
 
 Skills: every validation sentence of the house and tech annotations (``LABEL NOT PRESENT`` ones included, as
 negatives) ranks the ESCO skill space with its clauses (:mod:`uwe.extract.candidates`); its top
-:data:`CANDIDATES` are examples, right when the skill is gold.
-A calibrator maps the head's score to P(right) (:func:`uwe.extract.calibration.fit_calibrator`: Platt or
-isotonic by 5-fold log-loss, folds by sentence), and the decision rule (a skill is present when it is among its
-sentence's first ``max_per_sentence`` and its probability reaches ``threshold``) is the one with the best micro
-F1 on the same sentences. Occupations: a seeded sample of JobNorm validation titles ranks the ESCO occupations;
-their top :data:`OCCUPATION_CANDIDATES` calibrate P(right occupation). No test file is read.
+:data:`CANDIDATES` are examples, right when the skill is gold. The decision rule says a skill is present when it
+is among its sentence's first ``max_per_sentence`` and its probability reaches ``threshold``; for each cap, a
+calibrator maps the head's score of those first candidates to P(right)
+(:func:`uwe.extract.calibration.fit_calibrator`: Platt or isotonic by 5-fold log-loss, folds by sentence), and
+the cap and threshold kept are those with the best micro F1 on the same sentences (:func:`fit_rule`).
+Occupations: a seeded sample of JobNorm validation titles ranks the ESCO occupations; their top
+:data:`OCCUPATION_CANDIDATES` (as many as ``extract`` gives) calibrate P(right occupation). No test file is read.
 """
 
 from __future__ import annotations
@@ -25,23 +26,33 @@ from uwe.extract.metrics import best_threshold
 OCCUPATION_SPACE = "esco_occupations"
 CANDIDATES = 20  # skills scored per sentence
 CAPS = (1, 2, 3, 5, 10, 20)  # skills a sentence may give, tried on validation
-OCCUPATION_CANDIDATES = 10
+OCCUPATION_CANDIDATES = 3  # occupations given per title, each with its probability
 OCCUPATION_SAMPLE = 1000  # JobNorm validation titles (of 15,192)
 SEED = 0
 
 
-def fit_decision_rule(probs: np.ndarray, candidates: Candidates) -> dict:
-    """The (max_per_sentence, threshold) of :data:`CAPS` with the best micro F1 (fewest skills on a tie), with
-    its validation precision, recall and F1."""
+def fit_rule(candidates: Candidates) -> dict:
+    """The decision rule and its calibrator: for each cap m of :data:`CAPS`, a calibrator fitted on the sentences'
+    first m candidates (the skills the rule may keep, so that its probabilities describe them) and the threshold
+    on its probabilities with the best micro F1; the m with the best F1 (the smallest on a tie), with its
+    calibrator, threshold, validation precision / recall / F1 and cross-validated log-losses."""
     best = None
     for cap in sorted({min(cap, int(candidates.rank.max())) for cap in CAPS}):
         keep = candidates.rank <= cap
-        threshold, scores = best_threshold(probs[keep], candidates.hit[keep], candidates.n_gold)
-        if best is None or scores.f1 > best[2].f1 + 1e-12:
-            best = (cap, threshold, scores)
-    cap, threshold, scores = best
-    return {"max_per_sentence": cap, "threshold": threshold,
-            "val": {"precision": scores.precision, "recall": scores.recall, "f1": scores.f1}}
+        if candidates.hit[keep].min() == candidates.hit[keep].max():
+            continue  # all right or all wrong: nothing to calibrate at this cap
+        calibrator, losses = fit_calibrator(candidates.score[keep], candidates.hit[keep], candidates.group[keep],
+                                            seed=SEED)
+        threshold, scores = best_threshold(calibrator(candidates.score[keep]), candidates.hit[keep],
+                                           candidates.n_gold)
+        if best is None or scores.f1 > best["val"]["f1"] + 1e-12:
+            best = {"max_per_sentence": cap, "threshold": threshold, "calibrator": calibrator.to_dict(),
+                    "cv_log_loss": losses, "examples": int(keep.sum()),
+                    "val": {"precision": scores.precision, "recall": scores.recall, "f1": scores.f1}}
+    if best is None:
+        raise ValueError(f"calibration needs right and wrong candidates; the {len(candidates.hit)} validation "
+                         "candidates are all one or the other")
+    return best
 
 
 def fit_skills(ranker, catalog: Catalog) -> dict:
@@ -50,10 +61,8 @@ def fit_skills(ranker, catalog: Catalog) -> dict:
     uri_of = {label: uri for uri, label in catalog.raw.esco_labels("v1.1.1", "skills").items()}
     k = min(CANDIDATES, len(ranker.space(SKILL_SPACE).labels))
     candidates = rank_candidates(ranker, sentences, uri_of, k)
-    calibrator, losses = fit_calibrator(candidates.score, candidates.hit, candidates.group, seed=SEED)
-    rule = fit_decision_rule(calibrator(candidates.score), candidates)
-    return {"calibrator": calibrator.to_dict(), **rule, "candidates": k, "cv_log_loss": losses,
-            "examples": len(candidates.score), "sentences": len(sentences), "gold_pairs": candidates.n_gold,
+    return {**fit_rule(candidates), "candidates": k, "sentences": len(sentences), "gold_pairs": candidates.n_gold,
+            "recall_ceiling": float(candidates.hit.sum() / max(candidates.n_gold, 1)),
             "unknown_gold_labels": count_unknown(sentences)}
 
 
