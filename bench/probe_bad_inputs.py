@@ -43,6 +43,10 @@ sys.path.insert(0, str(REPO))  # tests.conftest: the tiny data root
 SUBPROCESS_TIMEOUT = 180
 CLASSES = ("clear", "traceback", "silently_wrong", "unsafe", "unbounded")
 ALLOW_ENV = "UWE_ALLOW_UNKNOWN_DATA"
+# calibration.json files put in tiny exports: another model's, and one cut short
+CALIBRATIONS = {"othercal": json.dumps({"format": "uwe-extract-calibration-1", "method": 3, "model_checksum": "0" * 64,
+                                        "skills": {}, "occupations": {}, "record": {}}),
+                "badcal": '{"format": "uwe-extract-calibration-1", "skills": {"calib'}
 
 
 @dataclass
@@ -272,6 +276,14 @@ def prepare(e: Env) -> None:
     f["german_ad"] = e.tmp / "german_ad.txt"
     f["german_ad"].write_text("Wir suchen einen Entwickler mit Erfahrung in Python und SQL für unser Team in Berlin.",
                               encoding="utf-8")
+    # exports whose calibration.json is another model's, or damaged: extract must refuse it and leave it as it was
+    from uwe.models.export import export_encoder
+
+    for name, text in CALIBRATIONS.items():
+        with contextlib.redirect_stderr(io.StringIO()):
+            folder = export_encoder("tiny", e.tmp / name)
+        (folder / "calibration.json").write_text(text)
+        f[name] = folder
     f["noval_root"] = e.tmp / "noval"
     shutil.copytree(e.root, f["noval_root"])
     for file in (f["noval_root"] / "skill_extraction").glob("*_validation_annotations.csv"):
@@ -328,6 +340,15 @@ def ckpt_intact(e: Env, o: Outcome) -> str | None:
     from uwe.files import sha256_of
 
     return None if sha256_of(e.files["ckpt"]) == e.files["ckpt_sha"].read_text() else "unsafe: init_from was changed"
+
+
+def calibration_intact(name: str) -> Callable[[Env, Outcome], str | None]:
+    """A refused calibration file is the user's: extract must leave it as it was."""
+    def check(e: Env, o: Outcome) -> str | None:
+        kept = (e.files[name] / "calibration.json").read_text()
+        return None if kept == CALIBRATIONS[name] else "unsafe: the calibration file was changed"
+
+    return check
 
 
 def marked_unverified(e: Env, o: Outcome) -> str | None:
@@ -605,6 +626,12 @@ def cases() -> list[Case]:
         Case("calibrate_damaged_member", "uwe", "uwe calibrate, an ESCO zip member damaged",
              uwe("calibrate", "--model", "tiny", "--data-root", "{damaged_root}", "--cache-dir", "{tmp}/cal",
                  env={ALLOW_ENV: "1"})),
+        Case("extract_other_calibration", "uwe", "an export whose calibration.json is another model's",
+             uwe("extract", "{ad}", "--model", "{othercal}", "--data-root", "{root}", env={ALLOW_ENV: "1"}),
+             check=calibration_intact("othercal")),
+        Case("extract_damaged_calibration", "uwe", "an export whose calibration.json is cut short",
+             uwe("extract", "{ad}", "--model", "{badcal}", "--data-root", "{root}", env={ALLOW_ENV: "1"}),
+             check=calibration_intact("badcal")),
         Case("extract_ok", "uwe", "a good ad on the tiny root (must run)",
              uwe(*extract, "{ad}", "--data-root", "{root}", "--format", "json", env={ALLOW_ENV: "1"}),
              expect="succeed"),
