@@ -199,6 +199,7 @@ def main() -> None:
         for split in ("validation", "test"):
             path = catalog.raw.path("skill_extraction", f"{domain}_{split}_annotations.csv")
             results["data"][path.name] = sha256_of(path)
+    results["data"].update(catalog.raw.versions(["esco_v1.1.0_classification", "esco_v1.1.1_classification"]))
     for model, name in zip(models, names):
         ranker = Ranker.from_pretrained(model)
         calibration = calibration_for(ranker)
