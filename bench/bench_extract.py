@@ -106,6 +106,20 @@ def run_peer(catalog: Catalog, minilm_folder: str) -> dict:
     return out
 
 
+def finish(fig, axes, title: str, path: Path) -> None:
+    """Unit axes with a grid and a legend each, the title, and the figure written to ``path``."""
+    import matplotlib.pyplot as plt
+
+    for ax in axes:
+        ax.set(xlim=(0, 1), ylim=(0, 1))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def plot(results: dict, out: Path) -> None:
     import matplotlib
 
@@ -125,13 +139,9 @@ def plot(results: dict, out: Path) -> None:
                 p = peer[f"{domain}/{name}"]
                 ax.scatter([p["recall"]], [p["precision"]], marker=marker, color="black",
                            label=f"esco-skill-extractor @{p['threshold']}")
-        ax.set(title=f"{domain} test", xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1))
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.suptitle("Skill extraction: precision-recall over the calibrated threshold (dot: operating point)")
-    fig.tight_layout()
-    fig.savefig(out / "pr_curves.png", dpi=120)
-    plt.close(fig)
+        ax.set(title=f"{domain} test", xlabel="recall", ylabel="precision")
+    finish(fig, axes, "Skill extraction: precision-recall over the calibrated threshold (dot: operating point)",
+           out / "pr_curves.png")
 
     fig, axes = plt.subplots(1, len(DOMAINS), figsize=(11, 4.5))
     for ax, domain in zip(axes, DOMAINS):
@@ -141,14 +151,9 @@ def plot(results: dict, out: Path) -> None:
             keep = [i for i, c in enumerate(table["count"]) if c]
             ax.plot([table["confidence"][i] for i in keep], [table["accuracy"][i] for i in keep], marker="o",
                     label=f"{name} (ECE {model[domain]['ece']:.3f})")
-        ax.set(title=f"{domain} test", xlabel="predicted probability", ylabel="observed rate", xlim=(0, 1),
-               ylim=(0, 1))
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.suptitle("Reliability of the calibrated probabilities (10 bins, each sentence's first m candidates)")
-    fig.tight_layout()
-    fig.savefig(out / "reliability.png", dpi=120)
-    plt.close(fig)
+        ax.set(title=f"{domain} test", xlabel="predicted probability", ylabel="observed rate")
+    finish(fig, axes, "Reliability of the calibrated probabilities (10 bins, each sentence's first m candidates)",
+           out / "reliability.png")
 
 
 def table(results: dict) -> str:
