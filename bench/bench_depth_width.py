@@ -17,13 +17,16 @@ is the study's to measure, on WorkBench).
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import statistics
 import time
+from pathlib import Path
 
 import torch
 
 from uwe.data.catalog import Catalog
+from uwe.eval.report import code_version, library_versions
 from uwe.ranker import BUILTIN_SPACES, Ranker
 
 SPACE, K = "esco_skills", 10
@@ -57,6 +60,7 @@ def main() -> None:
     p.add_argument("--queries", type=int, default=100, help="single job titles timed per view")
     p.add_argument("--max-labels", type=int, default=None, help="the first N skills only (a smoke run)")
     p.add_argument("--cache-dir", default=None, help="default $UWE_CACHE_DIR or ~/.cache/uwe")
+    p.add_argument("--out", type=Path, help="also write the figures to this JSON file (experiments/matryoshka reads it)")
     args = p.parse_args()
 
     catalog = Catalog()
@@ -94,12 +98,23 @@ def main() -> None:
     reference, memory = statistics.median(times["full"]), space_bytes(rankers["full"], space)
     print(f"{'view':<20} {'p50 (ms)':>9} {'p95 (ms)':>9} {'p50 / full':>11} {'space (MB)':>11} {'/ full':>7} "
           f"{'top-10 kept':>12}")
+    rows = {}
     for name, values in times.items():
         kept = statistics.mean(len(set(a) & set(b)) / K for a, b in zip(tops[name], tops["full"]))
         size = space_bytes(rankers[name], space)
+        view = rankers[name].describe()
+        rows[name] = {"layers": view["layers"], "dim": view["dim"], "p50_ms": statistics.median(values),
+                      "p95_ms": percentile(values, 95), "space_bytes": size, "top10_kept": kept}
         print(f"{name:<20} {statistics.median(values):>9.2f} {percentile(values, 95):>9.2f} "
               f"{statistics.median(values) / reference:>10.2f}x {size / 2**20:>11.1f} {size / memory:>6.2f}x "
               f"{100 * kept:>11.1f}%")
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"model": args.model, "backend": full["backend"], "queries": len(titles) - 3,
+                                        "threads": 1, "k": K, "labels": len(rankers["full"].space(space).labels),
+                                        "code": code_version(), "libraries": library_versions(), "views": rows},
+                                       indent=1))
+        print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
