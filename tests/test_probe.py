@@ -14,7 +14,8 @@ SUBSET = [
     "data_unknown_version", "data_unknown_allowed", "data_zip_and_folder", "data_cache_pickle", "data_cache_swapped",
     "eval_chunk0", "eval_truncated_titles", "train_lr_text", "data_damaged_member", "rankpo_no_triples",
     "rankpo_other_head", "mining_negatives_over_pool",
-    "http_k_true", "http_surrogate", "http_huge_body",
+    "rank_dim_too_wide", "eval_layers0", "extract_huge_ad", "extract_binary_ad", "extract_other_calibration",
+    "http_k_true", "http_surrogate", "http_huge_body", "http_extract_german",
 ]
 
 
