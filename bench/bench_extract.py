@@ -8,8 +8,8 @@ people use today, measured in the same run on the WorkBench house and tech test 
 For each ``--model``: its calibration (fitted on house + tech VALIDATION only, :mod:`uwe.extract.fit`; read
 from its cache when there), then on each test set micro precision / recall / F1 over (sentence, ESCO URI)
 pairs at the calibrated operating point, the precision-recall curve, the expected calibration error (10 bins,
-over each sentence's first m candidates: those the calibrator describes) with a reliability diagram. Every sentence counts; ``LABEL NOT PRESENT`` sentences are
-negatives. The peer runs with the same local all-MiniLM-L6-v2 weights, at its default threshold (0.6) and at
+over each sentence's first m candidates: those the calibrator describes) with a reliability diagram. Every
+sentence counts; ``LABEL NOT PRESENT`` sentences are negatives. The peer runs with the same local all-MiniLM-L6-v2 weights, at its default threshold (0.6) and at
 the threshold with its best micro F1 on the same validation sentences; its ESCO v1.2.0 URIs are compared with
 the gold URIs, and those that are no ESCO v1.1.1 concept (so can never be right) are counted. Latency: the
 example ad (``experiments/extraction/example_ad.txt``, 20 sentences) extracted on ONE thread, p50 of

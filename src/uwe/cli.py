@@ -1,5 +1,5 @@
-"""The ``uwe`` command: rank texts, extract skills from a job ad, serve a model over HTTP, export a checkpoint, merge fine-tuned models,
-evaluate a model on your own ranking task.
+"""The ``uwe`` command: rank texts, extract skills from a job ad, serve a model over HTTP, export a checkpoint,
+merge fine-tuned models, evaluate a model on your own ranking task.
 
     uwe rank "data scientist" --space esco_skills -k 10 [--model minilm] [--input texts.txt] [--format json] [--refresh]
              [--candidates N | --exhaustive] [--layers K] [--dim D]
@@ -93,8 +93,8 @@ def _view_args(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="uwe",
-                                     description="Rank texts, extract skills from job ads, serve a model over HTTP, export a checkpoint, merge "
-                                                 "fine-tuned models.")
+                                     description="Rank texts, extract skills from job ads, serve a model over HTTP, "
+                                                 "export a checkpoint, merge fine-tuned models.")
     parser.add_argument("--debug", action="store_true", help="show the traceback of user errors too (or UWE_DEBUG=1)")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -346,7 +346,8 @@ def cmd_calibrate(args) -> None:
     print(calibrate(ranker, out=args.out))
 
 
-COMMANDS = {"extract": cmd_extract, "calibrate": cmd_calibrate, "rank": cmd_rank, "serve": cmd_serve, "export": cmd_export, "merge": cmd_merge, "evaluate": cmd_evaluate}
+COMMANDS = {"extract": cmd_extract, "calibrate": cmd_calibrate, "rank": cmd_rank, "serve": cmd_serve,
+            "export": cmd_export, "merge": cmd_merge, "evaluate": cmd_evaluate}
 
 
 def main(argv: list[str] | None = None) -> int:

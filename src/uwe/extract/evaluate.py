@@ -28,7 +28,8 @@ def evaluate_model(ranker, calibration: Calibration, catalog: Catalog, domain: s
     thresholds, precision, recall = pr_curve(probs[capped], candidates.hit[capped], candidates.n_gold)
     return {
         "sentences": len(sentences), "negative_sentences": sum(not s.skills for s in sentences),
-        "gold_pairs": candidates.n_gold, "unknown_gold_labels": count_unknown(sentences), "operating_point": vars(at_point),
+        "gold_pairs": candidates.n_gold, "unknown_gold_labels": count_unknown(sentences),
+        "operating_point": vars(at_point),
         "threshold": calibration.threshold, "max_per_sentence": calibration.max_per_sentence,
         "recall_ceiling": float(candidates.hit.sum() / max(candidates.n_gold, 1)),
         "ece": expected_calibration_error(probs[capped], candidates.hit[capped]),

@@ -109,8 +109,8 @@ def load(path: Path, checksum: str) -> Calibration:
 def save(path: Path, calibration: Calibration) -> Path:
     """Write ``calibration`` to ``path`` whole or not at all."""
     record = {k: v for k, v in calibration.record.items() if k not in ("skills", "occupations")}
-    data = {"format": FORMAT, "method": METHOD, "model_checksum": record["model_checksum"], "skills": calibration.record["skills"],
-            "occupations": calibration.record["occupations"], "record": record}
+    data = {"format": FORMAT, "method": METHOD, "model_checksum": record["model_checksum"],
+            "skills": calibration.record["skills"], "occupations": calibration.record["occupations"], "record": record}
     return atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=1), encoding="utf-8"))
 
 
