@@ -72,6 +72,8 @@ def main() -> None:
     p.add_argument("--agree-queries", type=int, default=500)
     p.add_argument("--cache-dir", default=None, help="default $UWE_CACHE_DIR or ~/.cache/uwe")
     args = p.parse_args()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # before any ranker: an ONNX Runtime session takes its thread count from torch's
 
     catalog = Catalog()
     titles = random.Random(0).sample(catalog.task("jobnorm").queries, args.queries + 3)
@@ -95,8 +97,6 @@ def main() -> None:
         "soft_li before": lambda q: before["soft_li"].rank(q, SPACE, K, exhaustive=True),
     }
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     times: dict[str, list[float]] = {name: [] for name in setups}
     for i, text in enumerate(titles):
         for name, run in setups.items():

@@ -60,8 +60,11 @@ def main() -> None:
     p.add_argument("--queries", type=int, default=100, help="single job titles timed per view")
     p.add_argument("--max-labels", type=int, default=None, help="the first N skills only (a smoke run)")
     p.add_argument("--cache-dir", default=None, help="default $UWE_CACHE_DIR or ~/.cache/uwe")
-    p.add_argument("--out", type=Path, help="also write the figures to this JSON file (experiments/matryoshka reads it)")
+    p.add_argument("--out", type=Path,
+                   help="also write the figures to this JSON file (experiments/matryoshka reads it)")
     args = p.parse_args()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # before any ranker: an ONNX Runtime session takes its thread count from torch's
 
     catalog = Catalog()
     titles = random.Random(0).sample(catalog.task("jobnorm").queries, args.queries + 3)
@@ -78,8 +81,6 @@ def main() -> None:
             ranker.add_space(space, labels[:args.max_labels])
         rankers[name] = ranker
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     times: dict[str, list[float]] = {name: [] for name in rankers}
     tops: dict[str, list[list[str]]] = {name: [] for name in rankers}
     for i, text in enumerate(titles):

@@ -9,10 +9,11 @@ For each ``--model``: its calibration (fitted on house + tech VALIDATION only, :
 from its cache when there), then on each test set micro precision / recall / F1 over (sentence, ESCO URI)
 pairs at the calibrated operating point, the precision-recall curve, the expected calibration error (10 bins,
 over each sentence's first m candidates: those the calibrator describes) with a reliability diagram. Every
-sentence counts; ``LABEL NOT PRESENT`` sentences are negatives. The peer runs with the same local all-MiniLM-L6-v2 weights, at its default threshold (0.6) and at
-the threshold with its best micro F1 on the same validation sentences; its ESCO v1.2.0 URIs are compared with
-the gold URIs, and those that are no ESCO v1.1.1 concept (so can never be right) are counted. Latency: the
-example ad (``experiments/extraction/example_ad.txt``, 20 sentences) extracted on ONE thread, p50 of
+sentence counts; ``LABEL NOT PRESENT`` sentences are negatives. The peer runs with the same local
+all-MiniLM-L6-v2 weights, at its default threshold (0.6) and at the threshold with its best micro F1 on the same
+validation sentences; its ESCO v1.2.0 URIs are compared with the gold URIs, and those that are no ESCO v1.1.1
+concept (so can never be right) are counted. Latency: the example ad (``experiments/extraction/example_ad.txt``,
+20 sentences) extracted on ONE thread (the whole bench runs on one: torch's and ONNX Runtime's), p50 of
 ``--repeats``, with a plain torch fp32 encode of its sentences measured in the same run as the reference.
 Writes results.json, results.md, pr_curves.png and reliability.png to ``--out``.
 """
@@ -61,15 +62,11 @@ def p50_ms(run, repeats: int) -> float:
 
 
 def latency(ranker: Ranker, ad: str, repeats: int) -> dict:
-    """p50 (ms, one thread) of extract(ad) and of a plain torch fp32 encode of its sentences (the reference)."""
+    """p50 (ms) of extract(ad) and of a plain torch fp32 encode of its sentences (the reference), on the one thread
+    :func:`main` leaves torch and ONNX Runtime."""
     sentences = [s.text for s in segment_ad(ad)]
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        extract = p50_ms(lambda: ranker.extract(ad), repeats)
-        reference = p50_ms(lambda: ranker.encoder.encode(sentences, show_progress=False, use_backend=False), repeats)
-    finally:
-        torch.set_num_threads(threads)
+    extract = p50_ms(lambda: ranker.extract(ad), repeats)
+    reference = p50_ms(lambda: ranker.encoder.encode(sentences, show_progress=False, use_backend=False), repeats)
     backend = ranker.encoder.backend
     return {"sentences": len(sentences), "extract_p50_ms": extract, "torch_fp32_encode_p50_ms": reference,
             "ratio": extract / reference, "backend": backend, "head": type(ranker.head).__name__}
@@ -190,6 +187,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=30, help="timed extractions of the example ad")
     parser.add_argument("--out", type=Path, default=Path("experiments/extraction"))
     args = parser.parse_args()
+    torch.set_num_threads(1)  # the whole bench on one thread: an ONNX Runtime session takes torch's count when built
     models = [resolve(m) for m in args.model or ["minilm"]]
     names = args.name or models
     if len(names) != len(models):
