@@ -23,8 +23,10 @@ the top 10 equal on >= 99%.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
+import sys
 import time
 
 import torch
@@ -34,13 +36,11 @@ from uwe.data.catalog import Catalog
 from uwe.models.heads.soft_li import DEFAULT_CANDIDATES
 from uwe.ranker import Ranker
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_latency import percentile  # noqa: E402
+
 SPACE, K = "esco_skills", 10
 AGREE_TASKS = ("job2skill", "skill_extraction_house", "skill_extraction_tech", "skillnorm")
-
-
-def percentile(values: list[float], q: int) -> float:
-    """The q-th percentile (1..99) by linear interpolation between closest ranks."""
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
 def plain_encode(ranker: Ranker):

@@ -17,9 +17,11 @@ is the study's to measure, on WorkBench).
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import random
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -29,12 +31,10 @@ from uwe.data.catalog import Catalog
 from uwe.eval.report import code_version, library_versions
 from uwe.ranker import BUILTIN_SPACES, Ranker
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_latency import percentile  # noqa: E402
+
 SPACE, K = "esco_skills", 10
-
-
-def percentile(values: list[float], q: int) -> float:
-    """The q-th percentile (1..99) by linear interpolation between closest ranks."""
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
 def view_arg(value: str) -> tuple[int, int]:

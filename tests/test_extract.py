@@ -14,7 +14,7 @@ from uwe import Ranker
 from uwe.cli import main
 from uwe.extract import (AdError, CalibrationError, NoCalibrationDataError, calibrate, calibration_for, check_ad,
                          segment_ad)
-from uwe.extract.annotations import annotated_sentences
+from uwe.extract.annotations import annotated_sentences, esco_uris
 from uwe.extract.calibration import Calibrator, fit_calibrator, fit_isotonic, fit_platt, log_loss
 from uwe.extract.checks import MAX_AD_CHARS, guess_language
 from uwe.extract.candidates import rank_candidates, rank_sentences
@@ -165,8 +165,7 @@ def test_calibration_reads_validation_sentences_only(root, tmp_path, monkeypatch
 def test_decision_rule_takes_the_cap_and_threshold_with_the_best_f1(root, tmp_path):
     ranker = tiny_ranker(root, tmp_path)
     sentences = annotated_sentences(ranker.catalog.raw, "house", "val")
-    uri_of = {label: uri for uri, label in ranker.catalog.raw.esco_labels("v1.1.1", "skills").items()}
-    candidates = rank_candidates(ranker, sentences, uri_of, k=4)
+    candidates = rank_candidates(ranker, sentences, esco_uris(ranker.catalog.raw), k=4)
     assert candidates.n_gold == 3 and len(candidates.score) == 12 and candidates.hit.sum() == 3
     rule = fit_rule(candidates)
     by_cap = {}

@@ -55,12 +55,17 @@ def _labels_arg(value: str) -> tuple[str, Path]:
     return name, Path(file)
 
 
+def decode_utf8(data: bytes, where: str, encoding: str = "utf-8") -> str:
+    """``data`` as text; a :class:`UserError` naming ``where`` and the first bad byte when it is not UTF-8."""
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as err:
+        raise UserError(f"{where} is not UTF-8 text (byte {err.start}: {err.reason}); save it as UTF-8") from None
+
+
 def read_lines(path: Path) -> list[str]:
     """The non-blank lines of a UTF-8 text file, stripped; an error if there are none."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise UserError(f"{path} is not UTF-8 text (byte {err.start}: {err.reason}); save it as UTF-8") from None
+    text = decode_utf8(Path(path).read_bytes(), str(path))
     lines = [line.strip() for line in text.splitlines()]
     lines = [line for line in lines if line]
     if not lines:
@@ -309,10 +314,7 @@ def read_ad(file: str) -> str:
     if b"\0" in data:
         raise UserError(f"{where} is a binary file (it holds NUL bytes), not a text ad; extract its text first "
                         "(e.g. pdftotext ad.pdf ad.txt)")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise UserError(f"{where} is not UTF-8 text (byte {err.start}: {err.reason}); save it as UTF-8") from None
+    return decode_utf8(data, where, "utf-8-sig")
 
 
 def format_extraction(found) -> str:

@@ -52,6 +52,12 @@ def annotated_sentences(raw: RawData, domain: str, split: str) -> list[Annotated
             if text]
 
 
+def esco_uris(raw: RawData, kind: str = "skills") -> dict[str, str]:
+    """ESCO v1.1.1 preferred label -> concept URI of ``kind`` (``skills`` or ``occupations``): the labels the
+    built-in spaces rank, back to the concepts they name."""
+    return {label: uri for uri, label in raw.esco_labels("v1.1.1", kind).items()}
+
+
 def count_unknown(sentences: list[AnnotatedSentence]) -> int:
     """Gold labels of ``sentences`` that are no ESCO v1.1.0 skill (not scored)."""
     return sum(len(s.unknown) for s in sentences)

@@ -8,7 +8,7 @@ Pairs are (sentence, ESCO concept URI); every test sentence counts, ``LABEL NOT 
 from __future__ import annotations
 
 from uwe.data.catalog import Catalog
-from uwe.extract.annotations import AnnotatedSentence, annotated_sentences, count_unknown
+from uwe.extract.annotations import AnnotatedSentence, annotated_sentences, count_unknown, esco_uris
 from uwe.extract.candidates import rank_candidates
 from uwe.extract.metrics import expected_calibration_error, pr_curve, prf, reliability
 from uwe.extract.store import Calibration
@@ -19,8 +19,7 @@ def evaluate_model(ranker, calibration: Calibration, catalog: Catalog, domain: s
     and the reliability table over the candidates the calibrator describes (each sentence's first
     ``max_per_sentence``), on ``{domain}_{split}``."""
     sentences = annotated_sentences(catalog.raw, domain, split)
-    uri_of = {label: uri for uri, label in catalog.raw.esco_labels("v1.1.1", "skills").items()}
-    candidates = rank_candidates(ranker, sentences, uri_of, calibration.candidates)
+    candidates = rank_candidates(ranker, sentences, esco_uris(catalog.raw), calibration.candidates)
     probs = calibration.skills(candidates.score)
     capped = candidates.rank <= calibration.max_per_sentence
     chosen = capped & (probs >= calibration.threshold)

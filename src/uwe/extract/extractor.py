@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from uwe.extract.checks import AdError, check_ad
+from uwe.extract.annotations import esco_uris
 from uwe.extract.candidates import SKILL_SPACE, rank_sentences
 from uwe.extract.fit import OCCUPATION_CANDIDATES, OCCUPATION_SPACE
 from uwe.extract.segment import Segment, segment_ad
@@ -102,8 +103,7 @@ class Extractor:
     def _uri(self, kind: str, label: str) -> str:
         """The ESCO v1.1.1 URI of a ``kind`` (``skills`` or ``occupations``) preferred label."""
         if kind not in self._uris:
-            raw = self.ranker.catalog.raw
-            self._uris[kind] = {label: uri for uri, label in raw.esco_labels("v1.1.1", kind).items()}
+            self._uris[kind] = esco_uris(self.ranker.catalog.raw, kind)
         return self._uris[kind][label]
 
     def extract(self, text: str, title: str | None = None, min_prob: float | None = None, top: int | None = None,

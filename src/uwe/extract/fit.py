@@ -18,7 +18,7 @@ import random
 import numpy as np
 
 from uwe.data.catalog import Catalog
-from uwe.extract.annotations import DOMAINS, annotated_sentences, count_unknown
+from uwe.extract.annotations import DOMAINS, annotated_sentences, count_unknown, esco_uris
 from uwe.extract.calibration import fit_calibrator
 from uwe.extract.candidates import SKILL_SPACE, Candidates, rank_candidates
 from uwe.extract.metrics import best_threshold
@@ -58,9 +58,8 @@ def fit_rule(candidates: Candidates) -> dict:
 def fit_skills(ranker, catalog: Catalog) -> dict:
     """The skill calibrator and decision rule of ``ranker``, fitted on house + tech validation."""
     sentences = [s for domain in DOMAINS for s in annotated_sentences(catalog.raw, domain, "val")]
-    uri_of = {label: uri for uri, label in catalog.raw.esco_labels("v1.1.1", "skills").items()}
     k = min(CANDIDATES, len(ranker.space(SKILL_SPACE).labels))
-    candidates = rank_candidates(ranker, sentences, uri_of, k)
+    candidates = rank_candidates(ranker, sentences, esco_uris(catalog.raw), k)
     return {**fit_rule(candidates), "candidates": k, "sentences": len(sentences), "gold_pairs": candidates.n_gold,
             "recall_ceiling": float(candidates.hit.sum() / max(candidates.n_gold, 1)),
             "unknown_gold_labels": count_unknown(sentences)}

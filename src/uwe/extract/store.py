@@ -128,7 +128,7 @@ def fit(ranker, checksum: str, data_root=None) -> Calibration:
     from uwe.eval.report import code_version, library_versions
     from uwe.extract.fit import fit_occupations, fit_skills
 
-    catalog = Catalog(data_root if data_root is not None else ranker.data_root)
+    catalog = ranker.catalog if data_root is None else Catalog(data_root)  # the ranker's: raw files read once
     try:
         files = validation_files(catalog)
         started = time.perf_counter()
