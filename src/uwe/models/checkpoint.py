@@ -161,7 +161,7 @@ def export_trained(encoder: TextEncoder, head: ScoringHead, hparams: dict, out_d
                    overwrite: bool = False, onnx: bool = False) -> Path:
     """Write a checkpoint's model to an export folder (:func:`uwe.models.export.export_model`, with its ONNX
     files when ``onnx``), recording the checkpoint's path, task mix and, when it trained 2D Matryoshka views, their
-    widths and depths (:func:`uwe.models.matryoshka.trained_views`) in its metadata; return the folder. An encoder
+    widths and depths (:func:`uwe.models.views.trained_views`) in its metadata; return the folder. An encoder
     cut to a view (:meth:`~uwe.models.encoder.TextEncoder.set_view`) is written as that view."""
     metadata = {"checkpoint": checkpoint, "task_mix": list(hparams.get("graphs") or {})}
     views = trained_views(hparams.get("matryoshka"), *encoder.full_shape)

@@ -337,7 +337,7 @@ class TextEncoder(torch.nn.Module):
         every pooled and token vector (None: as now), for inference: a 2D Matryoshka view of the model.
 
         The depth runs a cut model sharing the weights (:func:`cut_layers`), so a shallower view is faster; the width
-        slices the token states before pooling (mean and CLS pooling commute with it), whichever backend made them.
+        keeps the first d dimensions after pooling (:meth:`pool`), whichever backend made the token states.
         Both go into :meth:`weights_fingerprint`, so cached spaces never mix views, and a cut depth has its own
         ONNX file (its weights' sha256 differs). Views compose: a second call cuts the current view further.
 
@@ -346,7 +346,7 @@ class TextEncoder(torch.nn.Module):
                 depth cut after an ONNX query backend was set (set the view first: the file is of the full depth).
 
         A view the model was not trained for (:attr:`trained_views`) is allowed and logs one warning line saying
-        what it was trained for (:func:`uwe.models.matryoshka.view_warning`); ``warn=False`` skips it (a view an
+        what it was trained for (:func:`uwe.models.views.view_warning`); ``warn=False`` skips it (a view an
         export folder records, warned about when it was written).
         """
         note = view_warning(self.trained_views, self.dim, self.num_layers, dim, layers)
