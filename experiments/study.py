@@ -55,6 +55,8 @@ def loss_name(config: dict) -> str:
     name = loss["name"] + (" (mask other positives)" if loss.get("denominator") == "mask_other_positives" else "")
     if (config.get("mining") or {}).get("negatives"):
         name += f"+mined{config['mining']['negatives']}"
+    if (config.get("matryoshka") or {}).get("name", "none") != "none":
+        name += f"+matryoshka-{config['matryoshka']['name']}"
     if loss["name"] == "rankpo":
         sources = [k for k, v in ((config.get("preferences") or {}).get("sources") or {}).items() if v is not None]
         name += f" ({'+'.join(sources)})"
@@ -68,6 +70,13 @@ def head_name(config: dict) -> str:
 
 def folder_safe(name: str) -> str:
     return name.replace(" - ", "-minus-").replace(" ", "-").replace("(", "").replace(")", "").replace("=", "")
+
+
+def hardware_suffix(record: dict) -> str:
+    """``""`` for a run computed on a CPU (or recorded before the accelerator was), else ``_<gpu>``, e.g. ``_h200``
+    for "NVIDIA H200": GPU runs of a recipe sit beside its CPU runs instead of replacing them."""
+    accelerator = record.get("libraries", {}).get("accelerator", "cpu")
+    return "" if accelerator.startswith("cpu") else "_" + folder_safe(accelerator.split()[-1].lower())
 
 
 def run_name(config: dict) -> str:
@@ -95,9 +104,9 @@ def collect(sweep: Path, into: Path) -> list[Path]:
             continue
         config = record["config"]
         if "task_mix" in config:
-            dest = into / "runs" / run_name(config)
+            dest = into / "runs" / (run_name(config) + hardware_suffix(record))
         elif is_zero_shot(config):
-            dest = into / "zero_shot" / folder_safe(head_name(config))
+            dest = into / "zero_shot" / (folder_safe(head_name(config)) + hardware_suffix(record))
         else:
             print(f"skipped {results}: an eval.py run of a checkpoint, not a study run or a zero-shot reference")
             continue

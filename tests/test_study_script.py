@@ -137,6 +137,22 @@ def test_second_stage_and_mined_runs_get_their_own_names():
     assert study.run_name(rankpo) == "all_rankpo-occurrence_cosine_seed42"
     mined = {**config(), "mining": {"negatives": 1}}
     assert study.run_name(mined) == "all_m2m_infonce+mined1_cosine_seed42"
+    two_d = {**config(), "matryoshka": {"name": "2d"}}
+    assert study.run_name(two_d) == "all_m2m_infonce+matryoshka-2d_cosine_seed42"
+    assert study.run_name({**config(), "matryoshka": {"name": "none"}}) == "all_m2m_infonce_cosine_seed42"
+
+
+def test_gpu_runs_are_collected_beside_the_cpu_runs_of_their_recipe(tmp_path):
+    cpu = record(config(), {"jobnorm": 0.4}, 0.4)
+    gpu = {**record(config(), {"jobnorm": 0.5}, 0.5), "libraries": {"accelerator": "NVIDIA H200"}}
+    assert study.hardware_suffix(cpu) == ""
+    assert study.hardware_suffix({"libraries": {"accelerator": "cpu (x86_64)"}}) == ""
+    assert study.hardware_suffix(gpu) == "_h200"
+    for name, rec in (("cpu", cpu), ("gpu", gpu)):
+        (tmp_path / "sweep" / name).mkdir(parents=True)
+        (tmp_path / "sweep" / name / "results.json").write_text(json.dumps(rec))
+    copied = study.collect(tmp_path / "sweep", tmp_path / "study")
+    assert sorted(p.name for p in copied) == ["all_m2m_infonce_cosine_seed42", "all_m2m_infonce_cosine_seed42_h200"]
 
 
 def test_stages_table_gives_changes_over_the_reference_and_graded_metrics(tmp_path, monkeypatch):

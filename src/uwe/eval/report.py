@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -17,8 +18,17 @@ LIBRARIES = ("uwe", "torch", "transformers", "tokenizers", "safetensors", "light
              "numpy", "pandas", "rank-bm25", "wandb", "sentence-transformers")
 
 
+def accelerator() -> str:
+    """The GPU that torch sees (its name), else ``cpu (<processor>)``: where a run's numbers were computed."""
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(torch.cuda.current_device())
+    return f"cpu ({platform.processor() or platform.machine()})"
+
+
 def library_versions() -> dict[str, str]:
-    out = {"python": sys.version.split()[0], "platform": platform.platform()}
+    out = {"python": sys.version.split()[0], "platform": platform.platform(), "accelerator": accelerator()}
     for lib in LIBRARIES:
         try:
             out[lib] = metadata.version(lib)
@@ -29,7 +39,8 @@ def library_versions() -> dict[str, str]:
 
 def code_version(repo: Path = Path(__file__).resolve().parents[3]) -> dict:
     """The git commit of the uwe source tree that produced a result, and whether it had uncommitted changes
-    (``{"commit": None}`` outside a git checkout, e.g. an installed wheel)."""
+    (``{"commit": None}`` outside a git checkout, e.g. an installed wheel). A copy of the tree without ``.git``
+    (a remote GPU machine's) names its commit in ``UWE_CODE_COMMIT``: ``{"commit": ..., "from": "UWE_CODE_COMMIT"}``."""
     def git(*args: str) -> str | None:
         try:
             done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=10)
@@ -39,7 +50,8 @@ def code_version(repo: Path = Path(__file__).resolve().parents[3]) -> dict:
 
     commit = git("rev-parse", "HEAD")
     if commit is None:
-        return {"commit": None}
+        named = os.environ.get("UWE_CODE_COMMIT")
+        return {"commit": named, "from": "UWE_CODE_COMMIT"} if named else {"commit": None}
     return {"commit": commit, "dirty": bool(git("status", "--porcelain", "--untracked-files=no", "--", "src", "conf"))}
 
 
