@@ -255,3 +255,11 @@ def test_a_checkpoint_trained_from_an_onnx_export_gets_its_own_export(tmp_path):
     ranker = Ranker(trained, CosineHead(), cache_dir=tmp_path / "cache", show_progress=False, backend="auto")
     assert ranker.describe()["backend"] == "onnx"
     assert ranker.encoder._runtime.path.parent.parent == tmp_path / "cache" / "onnx"
+
+
+@needs_onnxruntime
+def test_the_int8_export_keeps_the_quantizers_per_tensor_chatter_out_of_the_log(tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    export_onnx(tiny(), tmp_path)
+    assert (tmp_path / ONNX_FILES["onnx-int8"]).is_file()
+    assert [r for r in caplog.records if "Quantization parameters" in r.getMessage()] == []
