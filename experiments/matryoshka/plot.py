@@ -22,25 +22,32 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
-# The full (6 layers, 384 dims) models' test records: zero-shot MiniLM and the cpu_long checkpoint the grid cuts.
+# The full (6 layers, 384 dims) models' test records: zero-shot MiniLM, the CPU cpu_long checkpoint the first grid
+# cut, and the H200 runs of the same recipe (experiments/h200/run.sh): plain (P) and 2D Matryoshka (M), seed 42.
 FULL = {"minilm": REPO / "experiments/baselines/minilm_zero_shot.results.json",
-        "cpu_long": REPO / "experiments/rankpo/runs/all_m2m_infonce_cosine_seed42/results.json"}
-NAMES = {"minilm": "MiniLM zero-shot", "cpu_long": "UWE cpu_long (plain training)"}
+        "cpu_long": REPO / "experiments/rankpo/runs/all_m2m_infonce_cosine_seed42/results.json",
+        "cpu_long_h200": REPO / "experiments/rankpo/h200/runs/all_m2m_infonce_cosine_seed42_h200/results.json",
+        "matryoshka_h200": REPO / "experiments/matryoshka/runs/all_m2m_infonce+matryoshka-2d_cosine_seed42_h200/results.json"}
+NAMES = {"minilm": "MiniLM zero-shot", "cpu_long": "UWE cpu_long (plain, CPU)",
+         "cpu_long_h200": "UWE cpu_long (plain, H200)", "matryoshka_h200": "UWE cpu_long + 2D Matryoshka (H200)"}
 RUN = re.compile(r"(?P<model>\w+?)_L(?P<layers>\d+)_d(?P<dim>\d+)$")
 
 
 def collect(outputs: Path, out: Path) -> dict[tuple[str, int, int], float]:
-    """(model, layers, dim) -> macro MAP (%) of every grid run and full model; grid runs are copied to out/runs."""
-    maps = {(model, 6, 384): 100 * json.loads(path.read_text())["macro"]["map"] for model, path in FULL.items()}
+    """(model, layers, dim) -> macro MAP (%) of every grid run and full model: grid runs in ``outputs`` are first
+    copied into ``out/runs``, then every grid run there is read (the committed ones included)."""
+    maps = {(model, 6, 384): 100 * json.loads(path.read_text())["macro"]["map"]
+            for model, path in FULL.items() if path.is_file()}
     for run in sorted(outputs.glob("*/results.json")):
+        if RUN.match(run.parent.name):
+            dest = out / "runs" / run.parent.name
+            dest.mkdir(parents=True, exist_ok=True)
+            shutil.copy(run, dest / "results.json")
+    for run in sorted((out / "runs").glob("*/results.json")):
         match = RUN.match(run.parent.name)
-        if match is None:
-            continue
-        dest = out / "runs" / run.parent.name
-        dest.mkdir(parents=True, exist_ok=True)
-        shutil.copy(run, dest / "results.json")
-        key = (match["model"], int(match["layers"]), int(match["dim"]))
-        maps[key] = 100 * json.loads(run.read_text())["macro"]["map"]
+        if match is not None:
+            maps[(match["model"], int(match["layers"]), int(match["dim"]))] = \
+                100 * json.loads(run.read_text())["macro"]["map"]
     return maps
 
 
