@@ -199,3 +199,22 @@ def test_missing_tokens_and_empty_rows_are_clear_errors():
 def test_docstring_examples(module):
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("name", HEADS)
+def test_paired_scores_are_the_diagonal_with_its_gradients(name):
+    head = build_head(name)
+    q, t = random_embeddings(6, seed=3), random_embeddings(6, seed=4)
+    q = Embeddings(q.pooled.requires_grad_(), q.tokens.clone().requires_grad_(), q.mask)
+    paired = head.paired(q, t)
+    diagonal = head(q, t).diagonal()
+    assert paired.shape == (6,)
+    torch.testing.assert_close(paired, diagonal, rtol=1e-12, atol=1e-12)
+    grads = [torch.autograd.grad(s.sum(), [q.pooled, q.tokens], allow_unused=True) for s in (paired, diagonal)]
+    for a, b in zip(*grads):
+        if b is None:
+            assert a is None or not a.any()
+        else:
+            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="as many queries as targets"):
+        head.paired(q, t[:5])

@@ -195,6 +195,23 @@ def test_reference_scores_are_the_models_cosines_without_gradient():
     assert not ref.requires_grad
 
 
+@pytest.mark.parametrize("head", ["cosine", "soft_li"])
+def test_reference_scores_do_not_depend_on_how_the_triples_are_chunked(head):
+    from uwe.models.encoder import TextEncoder
+
+    torch.manual_seed(0)
+    encoder = TextEncoder.from_name("tiny", pooling="tokens" if head == "soft_li" else "mean")
+    queries = ["data scientist", "baker", "data scientist", "nurse", "baker"]
+    triples = Triples(queries, ["python", "bake bread", "sql", "care", "knead dough"],
+                      ["bake bread", "python", "care", "sql", "python"], ["s"] * 5)
+    whole = reference_scores(encoder, build_head(head), triples)
+    assert whole.shape == (5, 2)
+    torch.testing.assert_close(reference_scores(encoder, build_head(head), triples, batch=2, chunk=3), whole,
+                               rtol=0, atol=1e-5)
+    one = encoder.encode(["nurse", "care", "sql"], show_progress=False)
+    torch.testing.assert_close(whole[3], build_head(head)(one[:1], one[1:]).reshape(2), rtol=0, atol=1e-5)
+
+
 # --- the second stage end to end (tiny encoder, hand-made root) -------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -192,27 +192,33 @@ def build_triples(sources: Mapping[str, Mapping | None], builders: Mapping[str, 
 
 
 def pair_scores(head: ScoringHead, q: Embeddings, t: Embeddings) -> torch.Tensor:
-    """[B] the head's score of each aligned pair (q[i], t[i]): the diagonal of its [B, B] score matrix."""
-    if len(q) != len(t):
-        raise ValueError(f"pair_scores needs as many queries as targets, got {len(q)} and {len(t)}")
-    return head(q, t).diagonal()
+    """[B] the head's score of each aligned pair (q[i], t[i]): the diagonal of its [B, B] score matrix, computed
+    pair by pair (``ScoringHead.paired``)."""
+    return head.paired(q, t)
 
 
 @torch.inference_mode()
 def reference_scores(encoder: TextEncoder, head: ScoringHead, triples: Triples, batch: int = 256,
-                     precision: str = "32") -> torch.Tensor:
+                     precision: str = "32", chunk: int = 2048) -> torch.Tensor:
     """[N, 2] float32 (chosen, rejected) scores of the triples by a model, computed once before stage 2 (the
-    frozen reference: never part of the graph that trains, so it costs no forward or backward per step)."""
+    frozen reference: never part of the graph that trains, so it costs no forward or backward per step).
+
+    ``chunk`` triples at a time: their texts are encoded in one call (each distinct text once: a title's
+    triples share it) on the encoder's device, where their pairs are scored ``batch`` at a time."""
     was_training = encoder.training
     encoder.eval()
+    device = next(encoder.parameters()).device
     out = []
     try:
-        for lo in range(0, len(triples), batch):
-            rows = slice(lo, lo + batch)
-            q, c, r = (encoder.encode(texts[rows], batch_size=batch, show_progress=False, precision=precision,
-                                      use_backend=False).to(dtype=torch.float32)
-                       for texts in (triples.queries, triples.chosen, triples.rejected))
-            out.append(torch.stack([pair_scores(head, q, c), pair_scores(head, q, r)], 1).float().cpu())
+        for lo in range(0, len(triples), chunk):
+            rows = slice(lo, lo + chunk)
+            texts = [*triples.queries[rows], *triples.chosen[rows], *triples.rejected[rows]]
+            n = len(texts) // 3
+            emb = encoder.encode(texts, batch_size=batch, show_progress=False, precision=precision,
+                                 use_backend=False, out_device=device).to(dtype=torch.float32)
+            for b in range(0, n, batch):
+                q, c, r = (emb[a + b:a + min(b + batch, n)] for a in (0, n, 2 * n))
+                out.append(torch.stack([head.paired(q, c), head.paired(q, r)], 1).float().cpu())
     finally:
         encoder.train(was_training)
     return torch.cat(out) if out else torch.zeros(0, 2)

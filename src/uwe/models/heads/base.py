@@ -58,6 +58,27 @@ class ScoringHead(nn.Module):
         self._check(q, t)
         return self._score_block(q, t)
 
+    def paired(self, q: Embeddings, t: Embeddings) -> torch.Tensor:
+        """Scores [B] of the aligned pairs (q[i], t[i]), differentiable: the diagonal of ``forward(q, t)``.
+
+        A pooled head takes that diagonal (B x B dot products are cheap); a token head scores each pair alone
+        (``torch.vmap`` over its one-pair block), so B pairs cost B token-pair blocks instead of B x B: 128x
+        less for RankPO's 128 triples per step, and the reference scores of 49k triples on soft_li in seconds.
+        """
+        if len(q) != len(t):
+            raise ValueError(f"paired scores need as many queries as targets, got {len(q)} and {len(t)}")
+        self._check(q, t)
+        if not self.needs_tokens:
+            return self._score_block(q, t).diagonal()
+        fields = [(e.pooled,) if e.tokens is None else (e.pooled, e.tokens, e.mask) for e in (q, t)]
+
+        def one(*rows: torch.Tensor) -> torch.Tensor:
+            split = len(fields[0])
+            side = [Embeddings(*(x[None] for x in part)) for part in (rows[:split], rows[split:])]
+            return self._score_block(*side)[0, 0]
+
+        return torch.vmap(one)(*fields[0], *fields[1])
+
     @torch.no_grad()
     def score_chunked(self, q: Embeddings, t: Embeddings, chunk_size: int | None = None) -> torch.Tensor:
         """Scores [Nq, Nt] computed ``chunk_size`` queries x ``chunk_size`` targets at a time (inference).
