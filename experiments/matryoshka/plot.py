@@ -22,14 +22,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
-# The full (6 layers, 384 dims) models' test records: zero-shot MiniLM, the CPU cpu_long checkpoint the first grid
-# cut, and the H200 runs of the same recipe (experiments/h200/run.sh): plain (P) and 2D Matryoshka (M), seed 42.
+# The full (6 layers, 384 dims) models' test records: zero-shot MiniLM, the CPU cpu_long checkpoint the grid cut
+# (the plain model), and the same recipe with matryoshka=2d, trained on an H200 (experiments/h200), seed 42.
 FULL = {"minilm": REPO / "experiments/baselines/minilm_zero_shot.results.json",
         "cpu_long": REPO / "experiments/rankpo/runs/all_m2m_infonce_cosine_seed42/results.json",
-        "cpu_long_h200": REPO / "experiments/rankpo/h200/runs/all_m2m_infonce_cosine_seed42_h200/results.json",
         "matryoshka_h200": REPO / "experiments/matryoshka/runs/all_m2m_infonce+matryoshka-2d_cosine_seed42_h200/results.json"}
-NAMES = {"minilm": "MiniLM zero-shot", "cpu_long": "UWE cpu_long (plain, CPU)",
-         "cpu_long_h200": "UWE cpu_long (plain, H200)", "matryoshka_h200": "UWE cpu_long + 2D Matryoshka (H200)"}
+NAMES = {"minilm": "MiniLM zero-shot", "cpu_long": "UWE cpu_long (plain)",
+         "matryoshka_h200": "UWE cpu_long + 2D Matryoshka"}
 RUN = re.compile(r"(?P<model>\w+?)_L(?P<layers>\d+)_d(?P<dim>\d+)$")
 
 
