@@ -62,8 +62,8 @@ class ScoringHead(nn.Module):
         """Scores [B] of the aligned pairs (q[i], t[i]), differentiable: the diagonal of ``forward(q, t)``.
 
         A pooled head takes that diagonal (B x B dot products are cheap); a token head scores each pair alone
-        (``torch.vmap`` over its one-pair block), so B pairs cost B token-pair blocks instead of B x B: 128x
-        less for RankPO's 128 triples per step, and the reference scores of 49k triples on soft_li in seconds.
+        (``torch.vmap`` over its one-pair block), so B pairs cost B token-pair blocks instead of B x B (RankPO's
+        steps and reference scores).
         """
         if len(q) != len(t):
             raise ValueError(f"paired scores need as many queries as targets, got {len(q)} and {len(t)}")
