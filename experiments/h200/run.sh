@@ -5,6 +5,8 @@
 #   M  stage 1 + 2D Matryoshka (matryoshka=2d) -> views   H  stage 1 + mined negatives (mining=hard) -> H2 RankPO (both)
 #   S  stage 1 on soft_li (head=soft_li pooling=tokens)  -> S2 RankPO (both) on soft_li
 #   P43, M43: P and M with seed 43 (stage 1 and its test only)
+# LINEAGES picks some (default all: "Z P M H S P43 M43"), e.g. LINEAGES="S H" for the two second stages that the
+# first call (call.log) did not finish.
 # Views: the depth x width grid of experiments/matryoshka (6x128, 4x256, 3x128, 2x64) on the six WorkBench groups.
 # Every run writes outputs/h200/<name>/ (config, results.json, csv/metrics.csv) and outputs/h200/<name>.log;
 # $OUT/runs.tar.gz holds them all but checkpoints, rewritten every 20 s, so a cut-off call still returns what ended.
@@ -13,6 +15,10 @@
 # unset SKIP_BUNDLE to unpack them), PY (python3), THREADS (2 per process), SMOKE=1 (a few steps on the CPU: checks
 # this script end to end here before a GPU call).
 set -uo pipefail
+LINEAGES=${LINEAGES:-Z P M H S P43 M43}
+for name in $LINEAGES; do
+  case $name in Z|P|M|H|S|P43|M43) ;; *) echo "run.sh: unknown lineage '$name' in LINEAGES; expected some of: Z P M H S P43 M43" >&2; exit 2 ;; esac
+done
 PY=${PY:-python3}
 OUT=${OUT:-outputs/h200_out}
 RUNS=outputs/h200
@@ -68,13 +74,19 @@ pack() {
 packer=$!
 [ -n "${SMOKE:-}" ] || nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 
-( t0=$SECONDS; "$PY" eval.py encoder=minilm "${EVAL[@]}" hydra.run.dir="$RUNS/Z" >"$RUNS/Z.log" 2>&1
-  echo "Z: rc=$? in $((SECONDS - t0)) s"; train P43 experiment=cpu_long seed=43 ) &
-( train M43 experiment=cpu_long matryoshka=2d seed=43 ) &
-( train P experiment=cpu_long; second P2 P; [ -n "$(best P)" ] && views P "$(best P)" ) &
-( train M experiment=cpu_long matryoshka=2d; [ -n "$(best M)" ] && views M "$(best M)" ) &
-( train H experiment=cpu_long mining=hard; second H2 H ) &
-( train S experiment=cpu_long head=soft_li pooling=tokens; second S2 S head=soft_li pooling=tokens ) &
+lineage() {  # one lineage of the header's list, its runs in order
+  case $1 in
+    Z)   local t0=$SECONDS; "$PY" eval.py encoder=minilm "${EVAL[@]}" hydra.run.dir="$RUNS/Z" >"$RUNS/Z.log" 2>&1
+         echo "Z: rc=$? in $((SECONDS - t0)) s" ;;
+    P)   train P experiment=cpu_long; second P2 P; [ -n "$(best P)" ] && views P "$(best P)" ;;
+    M)   train M experiment=cpu_long matryoshka=2d; [ -n "$(best M)" ] && views M "$(best M)" ;;
+    H)   train H experiment=cpu_long mining=hard; second H2 H ;;
+    S)   train S experiment=cpu_long head=soft_li pooling=tokens; second S2 S head=soft_li pooling=tokens ;;
+    P43) train P43 experiment=cpu_long seed=43 ;;
+    M43) train M43 experiment=cpu_long matryoshka=2d seed=43 ;;
+  esac
+}
+for name in $LINEAGES; do lineage "$name" & done
 for job in $(jobs -p); do [ "$job" = "$packer" ] || wait "$job"; done
 kill "$packer" 2>/dev/null
 pack
