@@ -27,7 +27,7 @@ from uwe.models.losses import LOSSES
 from uwe.models.matryoshka import Matryoshka, check_loss
 from uwe.train.batches import MixBatches, loader
 from uwe.train.mining import FalseNegativeGuard, mine_negatives
-from uwe.train.preferences import TripleBatch, TripleBatches, Triples, pair_scores
+from uwe.train.preferences import TripleBatch, TripleBatches, Triples, triple_scores
 from uwe.train.packing import inverse_order, length_chunks, pad_ids
 
 log = logging.getLogger(__name__)
@@ -263,7 +263,7 @@ class UWEModule(L.LightningModule):
         packed = self.embed_packed(batch.query_tokens + batch.chosen_tokens + batch.rejected_tokens)
         q, c, r = (_trim(packed[a:a + n]).to(dtype=torch.float32) for a in (0, n, 2 * n))
         with torch.autocast(self.device.type, enabled=False):
-            scores = torch.stack([pair_scores(self.head, q, c), pair_scores(self.head, q, r)], 1)
+            scores = triple_scores(self.head, q, c, r)
             reference = None if batch.reference is None else batch.reference.to(self.device)
             loss = self.loss_fn(scores, reference)
         margin = (scores[:, 0] - scores[:, 1]).detach()

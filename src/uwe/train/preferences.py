@@ -191,10 +191,10 @@ def build_triples(sources: Mapping[str, Mapping | None], builders: Mapping[str, 
     return triples
 
 
-def pair_scores(head: ScoringHead, q: Embeddings, t: Embeddings) -> torch.Tensor:
-    """[B] the head's score of each aligned pair (q[i], t[i]): the diagonal of its [B, B] score matrix, computed
-    pair by pair (``ScoringHead.paired``)."""
-    return head.paired(q, t)
+def triple_scores(head: ScoringHead, q: Embeddings, c: Embeddings, r: Embeddings) -> torch.Tensor:
+    """[B, 2] the head's scores of (q[i], c[i]) and (q[i], r[i]): a triple's chosen and rejected scores, each an
+    aligned pair scored alone (``ScoringHead.paired``)."""
+    return torch.stack([head.paired(q, c), head.paired(q, r)], 1)
 
 
 @torch.inference_mode()
@@ -218,7 +218,7 @@ def reference_scores(encoder: TextEncoder, head: ScoringHead, triples: Triples, 
                                  use_backend=False, out_device=device).to(dtype=torch.float32)
             for b in range(0, n, batch):
                 q, c, r = (emb[a + b:a + min(b + batch, n)] for a in (0, n, 2 * n))
-                out.append(torch.stack([head.paired(q, c), head.paired(q, r)], 1).float().cpu())
+                out.append(triple_scores(head, q, c, r).float().cpu())
     finally:
         encoder.train(was_training)
     return torch.cat(out) if out else torch.zeros(0, 2)
