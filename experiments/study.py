@@ -8,8 +8,9 @@
     python experiments/study.py stages experiments/rankpo --reference all_m2m_infonce_cosine_seed42
 
 ``collect`` copies each finished job's results.json (and its CSV log) of a Hydra sweep folder into
-``<study>/runs/<run name>/``, the name made from the run's config (training mix, loss, head, seed); a zero-shot
-eval.py job (no training mix, no checkpoint) goes to ``<study>/zero_shot/<head>/``. The other commands read
+``<study>/runs/<run name>/``, the name made from the run's config (training mix, loss, head, seed; a second
+stage's also names its first stage's loss when that is not the plain one, the first stage found among the sweep's
+runs by ``init_from``); a zero-shot eval.py job (no training mix, no checkpoint) goes to ``<study>/zero_shot/<head>/``. The other commands read
 ``<study>/runs/*/results.json`` and the MiniLM zero-shot baseline
 (experiments/baselines/minilm_zero_shot.results.json) and write ``<study>/results.md`` and PNG plots; the head
 ablation also compares each head with its own zero-shot run where ``<study>/zero_shot/`` has one.
@@ -49,8 +50,10 @@ def mix_name(config: dict) -> str:
     return "+".join(sorted(graphs))
 
 
-def loss_name(config: dict) -> str:
-    """The loss, its denominator option, mined negatives (``+ mined``), and a preference loss's sources."""
+def loss_name(config: dict, first_stage: dict | None = None) -> str:
+    """The loss, its denominator option, mined negatives (``+ mined``), and a preference loss's sources; for a
+    second stage, ``first_stage`` (the config of the run it started from) names that run's loss where it is not
+    the plain ``m2m_infonce``, so second stages from differently trained first stages get different names."""
     loss = config["loss"]
     name = loss["name"] + (" (mask other positives)" if loss.get("denominator") == "mask_other_positives" else "")
     if (config.get("mining") or {}).get("negatives"):
@@ -60,6 +63,8 @@ def loss_name(config: dict) -> str:
     if loss["name"] == "rankpo":
         sources = [k for k, v in ((config.get("preferences") or {}).get("sources") or {}).items() if v is not None]
         name += f" ({'+'.join(sources)})"
+    if first_stage is not None and (first := loss_name(first_stage)) != "m2m_infonce":
+        name += f" from {first}"
     return name
 
 
@@ -79,9 +84,9 @@ def hardware_suffix(record: dict) -> str:
     return "" if accelerator.startswith("cpu") else "_" + folder_safe(accelerator.split()[-1].lower())
 
 
-def run_name(config: dict) -> str:
-    """A folder name for one run: mix, loss, head, seed."""
-    parts = [mix_name(config), loss_name(config), head_name(config), f"seed{config['seed']}"]
+def run_name(config: dict, first_stage: dict | None = None) -> str:
+    """A folder name for one run: mix, loss (and for a second stage, its first stage's loss), head, seed."""
+    parts = [mix_name(config), loss_name(config, first_stage), head_name(config), f"seed{config['seed']}"]
     return "_".join(folder_safe(p) for p in parts)
 
 
@@ -98,13 +103,17 @@ def collect(sweep: Path, into: Path) -> list[Path]:
     """Copy every finished job of ``sweep`` into ``into/runs/<run name>/`` (results.json, csv/metrics.csv), or a
     zero-shot eval.py job into ``into/zero_shot/<head>/``; other eval.py jobs (a checkpoint's) are skipped."""
     copied = []
-    for results in sorted(sweep.rglob("results.json")):  # rglob: a job folder named after a path override nests
-        record = json.loads(results.read_text())
+    records = {p: json.loads(p.read_text()) for p in sorted(sweep.rglob("results.json"))}  # rglob: jobs may nest
+    for results, record in records.items():
         if record.get("split") != "test" or record.get("subsampled"):
             continue
         config = record["config"]
         if "task_mix" in config:
-            dest = into / "runs" / (run_name(config) + hardware_suffix(record))
+            first = first_stage(config["init_from"], records.values()) if config.get("init_from") else None
+            if config.get("init_from") and first is None:
+                print(f"{results}: its first stage ({config['init_from']}) is not in {sweep} nor there; "
+                      "named without it")
+            dest = into / "runs" / (run_name(config, first and first["config"]) + hardware_suffix(record))
         elif is_zero_shot(config):
             dest = into / "zero_shot" / (folder_safe(head_name(config)) + hardware_suffix(record))
         else:
@@ -112,12 +121,30 @@ def collect(sweep: Path, into: Path) -> list[Path]:
             continue
         if "reused_from" in record and Path(record["reused_from"]).resolve() == (dest / "results.json").resolve():
             continue  # a restarted sweep reused this very file: it is collected already
+        if dest in copied:
+            raise SystemExit(f"{results} and another run of {sweep} both name {dest}: their configs differ in nothing "
+                             "the run name shows; collect them into different studies (--into)")
         dest.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(results, dest / "results.json")
         if (results.parent / "csv" / "metrics.csv").is_file():
             shutil.copyfile(results.parent / "csv" / "metrics.csv", dest / "metrics.csv")
         copied.append(dest)
     return copied
+
+
+def first_stage(init_from: str, records, look_on_disk: bool = True) -> dict | None:
+    """The results.json record of the run a second stage started from: among ``records``, the one whose tested
+    checkpoint lies in the run folder of ``init_from`` (a checkpoint under ``<run>/checkpoints/`` or the exported
+    ``<run>/model``), matched on the folder's trailing path parts, so a sweep copied elsewhere still matches;
+    else (``look_on_disk``) that run folder's own results.json, where it still is. None when neither exists."""
+    start = Path(init_from)
+    run = start.parent.parent if start.parent.name == "checkpoints" else start.parent
+    for record in records:
+        tested = Path((record.get("checkpoint") or {}).get("path") or "")
+        if tested.parent.name == "checkpoints" and tested.parent.parent.parts[-len(run.parts):] == run.parts:
+            return record
+    on_disk = run / "results.json"
+    return json.loads(on_disk.read_text()) if look_on_disk and on_disk.is_file() else None
 
 
 def load_runs(study: Path) -> list[dict]:
@@ -318,35 +345,50 @@ def with_graded(results: Path) -> dict:
     return record
 
 
+def best_step(record: dict) -> int:
+    """The step of a run's best validation (its tested checkpoint); 0 without a curve."""
+    return max(record["val_curve"], key=lambda p: p["macro_map"])["step"] if record.get("val_curve") else 0
+
+
+def curve_offsets(records: dict[str, dict], reference: str | None = None) -> dict[str, int]:
+    """Where each run's validation curve starts on a shared step axis: 0 for a first stage; for a second stage
+    (``init_from``), its first stage's best validated step (the checkpoint its weights came from), that first
+    stage found among ``records`` (else the reference's best step)."""
+    fallback = best_step(records[reference]) if reference in records else 0
+    offsets = {}
+    for n, r in records.items():
+        init_from = r["config"].get("init_from")
+        first = first_stage(init_from, records.values(), look_on_disk=False) if init_from else None
+        offsets[n] = 0 if not init_from or n == reference else best_step(first) if first else fallback
+    return offsets
+
+
 def val_curves(records: dict[str, dict], path: Path, reference: str | None = None) -> None:
-    """Validation macro MAP and per-task MAP against the step, one line per run that recorded a curve. A run that
-    started from the reference's weights (``init_from``) is drawn from the reference's best validated step on,
-    where its weights came from."""
+    """Validation macro MAP and per-task MAP against the step, one line per run that recorded a curve; a second
+    stage drawn from the step its weights came from (``curve_offsets``)."""
     curves = {n: r["val_curve"] for n, r in records.items() if r.get("val_curve")}
     if not curves:
         return
-    start = 0
-    if reference in curves:
-        start = max(curves[reference], key=lambda p: p["macro_map"])["step"]
+    offsets = curve_offsets(records, reference)
     tasks = [k for k in next(iter(curves.values()))[0] if k not in ("step", "macro_map", "macro_rp@10")]
     cols = 4
     rows = -(-(1 + len(tasks)) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 3.0 * rows), squeeze=False)
     panels = [ax for row in axes for ax in row]
     for n, curve in curves.items():
-        offset = start if records[n]["config"].get("init_from") and n != reference else 0
-        steps = [offset + p["step"] for p in curve]
+        steps = [offsets[n] + p["step"] for p in curve]
         panels[0].plot(steps, [100 * p["macro_map"] for p in curve], marker="o", ms=3, label=n)
         for ax, t in zip(panels[1:], tasks):
             ax.plot(steps, [100 * p[t] for p in curve if t in p], marker="o", ms=3)
     for ax, t in zip(panels, ["val macro MAP", *tasks]):
         ax.set_title(t, fontsize=9)
-        ax.set_xlabel("step (a second stage: from the reference's tested step)", fontsize=7)
+        ax.set_xlabel("step (a second stage: from its first stage's tested step)", fontsize=7)
         ax.tick_params(labelsize=7)
     for ax in panels[1 + len(tasks):]:
         ax.axis("off")
-    panels[0].legend(fontsize=6)
-    fig.tight_layout()
+    legend_rows = -(-len(curves) // 2)
+    fig.legend(*panels[0].get_legend_handles_labels(), loc="lower center", ncol=2, fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0.03 * legend_rows, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 

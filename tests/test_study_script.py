@@ -142,6 +142,56 @@ def test_second_stage_and_mined_runs_get_their_own_names():
     assert study.run_name({**config(), "matryoshka": {"name": "none"}}) == "all_m2m_infonce_cosine_seed42"
 
 
+def test_second_stages_from_differently_trained_first_stages_get_different_names(tmp_path, monkeypatch):
+    """Two RankPO runs with one config, one from a plain stage 1 and one from a mined-negative stage 1 (the sweep
+    copied elsewhere: init_from names the folder where they ran), must not land in one folder."""
+    rankpo = {**config(loss={"name": "rankpo"}), "preferences": {"sources": {"occurrence": {}}}}
+    mined = {**config(), "mining": {"negatives": 1}}
+    runs = {"P": (config(), None), "H": (mined, None),
+            "P2": (rankpo, "outputs/h200/P/checkpoints/best-400.ckpt"),
+            "H2": (rankpo, "outputs/h200/H/checkpoints/best-200.ckpt")}
+    for name, (cfg, init_from) in runs.items():
+        rec = {**record({**cfg, "init_from": init_from}, {"jobnorm": 0.5}, 0.5),
+               "checkpoint": {"path": f"/work/main/outputs/h200/{name}/checkpoints/best-100.ckpt"}}
+        (tmp_path / "sweep" / name).mkdir(parents=True)
+        (tmp_path / "sweep" / name / "results.json").write_text(json.dumps(rec))
+    records = [json.loads(p.read_text()) for p in sorted((tmp_path / "sweep").glob("*/results.json"))]
+    assert study.first_stage("outputs/h200/H/checkpoints/last.ckpt", records)["config"]["mining"] == {"negatives": 1}
+    assert study.first_stage("h200/H/model", records)["config"]["mining"] == {"negatives": 1}  # an exported model
+    assert study.first_stage("outputs/h200/Q/checkpoints/best-1.ckpt", records, look_on_disk=False) is None
+    assert study.run_name(rankpo, mined) == "all_rankpo-occurrence-from-m2m_infonce+mined1_cosine_seed42"
+    assert study.run_name(rankpo, config()) == "all_rankpo-occurrence_cosine_seed42"  # a plain first stage
+    copied = study.collect(tmp_path / "sweep", tmp_path / "study")
+    assert sorted(p.name for p in copied) == [
+        "all_m2m_infonce+mined1_cosine_seed42", "all_m2m_infonce_cosine_seed42",
+        "all_rankpo-occurrence-from-m2m_infonce+mined1_cosine_seed42", "all_rankpo-occurrence_cosine_seed42"]
+    # a second stage whose first stage is not in the sweep is named as P2 is: collect stops instead of overwriting
+    x2 = {**record({**rankpo, "init_from": "elsewhere/Q/model"}, {"jobnorm": 0.4}, 0.4), "checkpoint": {"path": "x"}}
+    (tmp_path / "sweep" / "X2").mkdir()
+    (tmp_path / "sweep" / "X2" / "results.json").write_text(json.dumps(x2))
+    with pytest.raises(SystemExit, match="X2/results.json and another run"):
+        study.collect(tmp_path / "sweep", tmp_path / "study2")
+    # collected one job at a time (H2's own folder), the first stage is read where init_from says it ran
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "outputs" / "h200").mkdir(parents=True)
+    (tmp_path / "sweep" / "H").rename(tmp_path / "outputs" / "h200" / "H")
+    assert [p.name for p in study.collect(tmp_path / "sweep" / "H2", tmp_path / "study3")] == [
+        "all_rankpo-occurrence-from-m2m_infonce+mined1_cosine_seed42"]
+
+
+def test_a_second_stage_curve_starts_where_its_own_first_stage_was_tested():
+    def run(init_from, best, name):
+        curve = [{"step": step, "macro_map": 0.3 + (0.1 if step == best else 0.0)} for step in (100, 200, 300, 400)]
+        return {"config": {"init_from": init_from}, "val_curve": curve,
+                "checkpoint": {"path": f"/w/outputs/h200/{name}/checkpoints/best-{best}.ckpt"}}
+    records = {"P": run(None, 400, "P"), "S": run(None, 300, "S"), "H": run(None, 200, "H"),
+               "P2": run("outputs/h200/P/checkpoints/best-400.ckpt", 100, "P2"),
+               "S2": run("outputs/h200/S/checkpoints/best-300.ckpt", 200, "S2"),
+               "X2": run("elsewhere/Q/checkpoints/best-1.ckpt", 100, "X2")}  # its first stage is not in the study
+    assert study.curve_offsets(records, "P") == {"P": 0, "S": 0, "H": 0, "P2": 400, "S2": 300, "X2": 400}
+    assert study.curve_offsets(records) == {"P": 0, "S": 0, "H": 0, "P2": 400, "S2": 300, "X2": 0}
+
+
 def test_gpu_runs_are_collected_beside_the_cpu_runs_of_their_recipe(tmp_path):
     cpu = record(config(), {"jobnorm": 0.4}, 0.4)
     gpu = {**record(config(), {"jobnorm": 0.5}, 0.5), "libraries": {"accelerator": "NVIDIA H200"}}
