@@ -10,8 +10,8 @@
 ``collect`` copies each finished job's results.json (and its CSV log) of a Hydra sweep folder into
 ``<study>/runs/<run name>/``, the name made from the run's config (training mix, loss, head, seed; a second
 stage's also names its first stage's loss when that is not the plain one, the first stage found among the sweep's
-runs by ``init_from``); a zero-shot eval.py job (no training mix, no checkpoint) goes to ``<study>/zero_shot/<head>/``. The other commands read
-``<study>/runs/*/results.json`` and the MiniLM zero-shot baseline
+runs by ``init_from``); a zero-shot eval.py job (no training mix, no checkpoint) goes to
+``<study>/zero_shot/<head>/``. The other commands read ``<study>/runs/*/results.json`` and the MiniLM zero-shot baseline
 (experiments/baselines/minilm_zero_shot.results.json) and write ``<study>/results.md`` and PNG plots; the head
 ablation also compares each head with its own zero-shot run where ``<study>/zero_shot/`` has one.
 Numbers are MAP in percent on the full test split.

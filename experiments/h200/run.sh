@@ -12,8 +12,9 @@
 # $OUT/runs.tar.gz holds them all but checkpoints, rewritten every 20 s, so a cut-off call still returns what ended.
 #
 # Environment: BUNDLE (default .dev: experiments/h200/bundle.sh's site.tar.xz, data.tar.xz, model.fp16.safetensors.xz;
-# unset SKIP_BUNDLE to unpack them; without BUNDLE, the one an earlier call on a warm machine unpacked is used), PY (python3), THREADS (2 per process), SMOKE=1 (a few steps on the CPU: checks
-# this script end to end here before a GPU call).
+# unset SKIP_BUNDLE to unpack them; with no BUNDLE folder, the one an earlier call on a warm machine unpacked is
+# used), PY (python3), THREADS (2 per process), SMOKE=1 (a few steps on the CPU: checks this script end to end here
+# before a GPU call).
 set -uo pipefail
 LINEAGES=${LINEAGES:-Z P M H S P43 M43}
 for name in $LINEAGES; do
@@ -31,7 +32,8 @@ if [ -z "${SKIP_BUNDLE:-}" ]; then
   elif [ -d /tmp/uwe_bundle/site ]; then  # a warm machine: an earlier call carried the bundle and unpacked it
     echo "run.sh: no ${BUNDLE:-.dev} here; using the bundle an earlier call unpacked into /tmp/uwe_bundle"
   else
-    echo "run.sh: no bundle at ${BUNDLE:-.dev} and none unpacked in /tmp/uwe_bundle: build it with experiments/h200/bundle.sh where uwe is installed and carry it" >&2
+    echo "run.sh: no bundle at ${BUNDLE:-.dev} and none unpacked in /tmp/uwe_bundle:" \
+         "build it with experiments/h200/bundle.sh where uwe is installed and carry it" >&2
     exit 1
   fi
   # a cache of its own: target spaces cached from the fp32 MiniLM elsewhere are stale for the fp16-rounded one
