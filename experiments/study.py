@@ -111,8 +111,8 @@ def collect(sweep: Path, into: Path) -> list[Path]:
         if "task_mix" in config:
             first = first_stage(config["init_from"], records.values()) if config.get("init_from") else None
             if config.get("init_from") and first is None:
-                print(f"{results}: its first stage ({config['init_from']}) is not in {sweep} nor there; "
-                      "named without it")
+                print(f"{results}: the run of its first stage ({config['init_from']}) is neither in {sweep} nor "
+                      "where that path points; named without it")
             dest = into / "runs" / (run_name(config, first and first["config"]) + hardware_suffix(record))
         elif is_zero_shot(config):
             dest = into / "zero_shot" / (folder_safe(head_name(config)) + hardware_suffix(record))
