@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.ranking import assert_top_k
 from uwe import Ranker
 from uwe.cli import main
 from uwe.extract import (AdError, CalibrationError, NoCalibrationDataError, calibrate, calibration_for, check_ad,
@@ -185,10 +186,10 @@ def test_a_sentence_scores_each_skill_by_its_best_clause(root, tmp_path):
     parts = [sentence, "Bake bread", "knead dough", "write Python"]
     direct = ranker.scores(parts, "esco_skills").max(dim=0).values
     labels = ranker.space("esco_skills").labels
-    expected = sorted(((label, float(direct[j])) for j, label in enumerate(labels)), key=lambda x: (-x[1], x[0]))
     (merged,) = rank_sentences(ranker, [sentence], k=3)
-    assert [label for label, _ in merged] == [label for label, _ in expected[:3]]
-    assert [score for _, score in merged] == pytest.approx([score for _, score in expected[:3]], abs=1e-6)
+    # "knead dough" and "bake bread" tie within float rounding, so their order depends on the CPU.
+    assert_top_k(merged, {label: float(direct[j]) for j, label in enumerate(labels)})
+    assert {"knead dough", "bake bread"} <= {label for label, _ in merged}  # each clause brings its own skill
 
 
 # Storage ----------------------------------------------------------------------------------------------------
