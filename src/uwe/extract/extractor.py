@@ -2,8 +2,9 @@
 and the sentences that say so.
 
 The ad is checked (:func:`uwe.extract.checks.check_ad`) and split into sentences
-(:func:`uwe.extract.segment.segment_ad`); every sentence and its clauses rank the ESCO skill space with the
-model's head (:func:`uwe.extract.candidates.rank_sentences`); a skill is present in a sentence when it is among
+(:func:`uwe.extract.segment.segment_ad`); every sentence but a heading or a list's introduction
+(:func:`uwe.extract.segment.is_heading`: "Requirements:" is context, it asks for nothing) and its clauses rank
+the ESCO skill space with the model's head (:func:`uwe.extract.candidates.rank_sentences`); a skill is present in a sentence when it is among
 the sentence's first ``max_per_sentence`` and its calibrated probability reaches the threshold fitted on
 validation (:mod:`uwe.extract.fit`). A skill's probability in the ad is its best sentence's; its evidence is every
 sentence where it is present, best first. The title (given, or the first line when it reads as one) ranks the
@@ -18,7 +19,7 @@ from uwe.extract.checks import AdError, check_ad
 from uwe.extract.annotations import esco_uris
 from uwe.extract.candidates import SKILL_SPACE, rank_sentences
 from uwe.extract.fit import OCCUPATION_CANDIDATES, OCCUPATION_SPACE
-from uwe.extract.segment import Segment, segment_ad
+from uwe.extract.segment import Segment, is_heading, segment_ad
 from uwe.extract.store import Calibration
 
 # The first line is taken for the title when it is short and is not a sentence (no final . ! ? :).
@@ -118,45 +119,105 @@ class Extractor:
             top: at most this many skills, most probable first (default: all).
             any_language: extract from an ad that does not look English (default: refuse it).
         """
-        check_ad(text, any_language)
-        if title is not None:
-            check_ad(title, any_language=True)
-        if min_prob is not None and (isinstance(min_prob, bool) or not isinstance(min_prob, (int, float))
-                                     or not 0.0 <= min_prob <= 1.0):
-            raise ValueError(f"min_prob must be a probability in [0, 1], got {min_prob!r}")
-        if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top < 1):
-            raise ValueError(f"top must be an integer >= 1, got {top!r}")
-        segments = segment_ad(text)
-        if not segments:
-            raise AdError("the ad has no sentence with a letter or digit; give the text of a job ad")
+        check_options(min_prob, top)
+        ad = _prepare(text, title, any_language)
+        return self._extract([ad], min_prob, top)[0]
+
+    def extract_many(self, texts: list, titles: list | None = None, min_prob: float | None = None,
+                     top: int | None = None, any_language: bool = False) -> list[Extraction | AdError]:
+        """:meth:`extract` of every ad in ``texts`` (``titles[i]``: ad i's title, or None), with the sentences
+        of all the ads ranked in one encoder pass, so batches are full and pad little across ads. Each result
+        equals ``extract(texts[i], titles[i])`` up to float32 rounding of the batch (about 1e-6); an ad that
+        ``extract`` refuses gets the :class:`AdError` that says why instead, and the others go on.
+        """
+        check_options(min_prob, top)
+        titles = [None] * len(texts) if titles is None else list(titles)
+        if len(titles) != len(texts):
+            raise ValueError(f"{len(texts)} texts but {len(titles)} titles")
+        prepared: list[_Ad | AdError] = []
+        for text, title in zip(texts, titles):
+            try:
+                prepared.append(_prepare(text, title, any_language))
+            except AdError as err:
+                prepared.append(err)
+        found = iter(self._extract([ad for ad in prepared if isinstance(ad, _Ad)], min_prob, top))
+        return [ad if isinstance(ad, AdError) else next(found) for ad in prepared]
+
+    def _extract(self, ads: list["_Ad"], min_prob: float | None, top: int | None) -> list[Extraction]:
+        if not ads:
+            return []
         cal = self.calibration  # only now: a bad ad is refused before the model is calibrated
         threshold = cal.threshold if min_prob is None else min_prob
-        found = find_title(segments) if title is None else None
-        skills: dict[str, list[Evidence]] = {}
-        ranked = rank_sentences(self.ranker, [s.text for s in segments], min(cal.max_per_sentence,
-                                                                              self._size(SKILL_SPACE)))
-        for segment, rows in zip(segments, ranked):
-            labels, scores = zip(*rows)
-            for label, prob in zip(labels, cal.skills(list(scores))):
-                if prob >= threshold:
-                    skills.setdefault(label, []).append(
-                        Evidence(segment.text, segment.start, segment.end, float(prob)))
-        out = sorted((FoundSkill(label, self._uri("skills", label), max(e.probability for e in evidence),
-                                 sorted(evidence, key=lambda e: -e.probability))
-                      for label, evidence in skills.items()), key=lambda s: (-s.probability, s.label))
-        title_text = title.strip() if title is not None else (found.text if found else None)
-        return Extraction(out[:top] if top else out, self._occupations(title_text), title_text,
-                          "given" if title is not None else "first line" if found else "none", len(segments),
-                          threshold, self.ranker.name, {"max_per_sentence": cal.max_per_sentence,
-                                                        "threshold": cal.threshold,
-                                                        "fitted_at": cal.record.get("fitted_at")})
+        # A heading or a list's introduction ("Requirements:") is context: it is counted, never scored.
+        scored = [[s for s in ad.segments if not is_heading(s.text)] for ad in ads]
+        k = min(cal.max_per_sentence, self._size(SKILL_SPACE))
+        texts = [s.text for segments in scored for s in segments]
+        ranked = iter(rank_sentences(self.ranker, texts, k) if texts else [])
+        occupations = self._occupations([ad.title for ad in ads])
+        out = []
+        for ad, segments, found_occupations in zip(ads, scored, occupations):
+            skills: dict[str, list[Evidence]] = {}
+            for segment in segments:
+                labels, scores = zip(*next(ranked))
+                for label, prob in zip(labels, cal.skills(list(scores))):
+                    if prob >= threshold:
+                        skills.setdefault(label, []).append(
+                            Evidence(segment.text, segment.start, segment.end, float(prob)))
+            found = sorted((FoundSkill(label, self._uri("skills", label), max(e.probability for e in evidence),
+                                       sorted(evidence, key=lambda e: -e.probability))
+                            for label, evidence in skills.items()), key=lambda s: (-s.probability, s.label))
+            out.append(Extraction(found[:top] if top else found, found_occupations, ad.title, ad.title_source,
+                                  len(ad.segments), threshold, self.ranker.name,
+                                  {"max_per_sentence": cal.max_per_sentence, "threshold": cal.threshold,
+                                   "fitted_at": cal.record.get("fitted_at")}))
+        return out
 
     def _size(self, space: str) -> int:
         return len(self.ranker.space(space).labels)
 
-    def _occupations(self, title: str | None) -> list[FoundOccupation]:
-        if title is None:
-            return []
-        (rows,) = self.ranker.rank(title, OCCUPATION_SPACE, k=min(OCCUPATION_CANDIDATES, self._size(OCCUPATION_SPACE)))
-        probs = self.calibration.occupations([score for _, score in rows])
-        return [FoundOccupation(label, self._uri("occupations", label), float(p)) for (label, _), p in zip(rows, probs)]
+    def _occupations(self, titles: list[str | None]) -> list[list[FoundOccupation]]:
+        """Each title's best occupations (none for a None title), every title ranked in one pass."""
+        given = [title for title in titles if title is not None]
+        if not given:
+            return [[] for _ in titles]
+        ranked = iter(self.ranker.rank(given, OCCUPATION_SPACE,
+                                       k=min(OCCUPATION_CANDIDATES, self._size(OCCUPATION_SPACE))))
+        out = []
+        for title in titles:
+            rows = [] if title is None else next(ranked)
+            probs = self.calibration.occupations([score for _, score in rows]) if rows else []
+            out.append([FoundOccupation(label, self._uri("occupations", label), float(p))
+                        for (label, _), p in zip(rows, probs)])
+        return out
+
+
+@dataclass(frozen=True)
+class _Ad:
+    """An ad that passed its checks: its sentences and its title (None when neither given nor found)."""
+
+    segments: list[Segment]
+    title: str | None
+    title_source: str
+
+
+def check_options(min_prob: float | None, top: int | None) -> None:
+    """ValueError unless ``min_prob`` is None or a probability and ``top`` None or an integer >= 1."""
+    if min_prob is not None and (isinstance(min_prob, bool) or not isinstance(min_prob, (int, float))
+                                 or not 0.0 <= min_prob <= 1.0):
+        raise ValueError(f"min_prob must be a probability in [0, 1], got {min_prob!r}")
+    if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top < 1):
+        raise ValueError(f"top must be an integer >= 1, got {top!r}")
+
+
+def _prepare(text: str, title: str | None, any_language: bool) -> _Ad:
+    """The checked ad's sentences and title; :class:`AdError` when it cannot be extracted from."""
+    check_ad(text, any_language)
+    if title is not None:
+        check_ad(title, any_language=True)
+    segments = segment_ad(text)
+    if not segments:
+        raise AdError("the ad has no sentence with a letter or digit; give the text of a job ad")
+    if title is not None:
+        return _Ad(segments, title.strip(), "given")
+    found = find_title(segments)
+    return _Ad(segments, found.text if found else None, "first line" if found else "none")

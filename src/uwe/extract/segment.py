@@ -21,6 +21,21 @@ _BULLET = re.compile(r"^\s*(?:[-*•·‣◦▪▫■□●○–—>+]+|\(?(?:\
 _CLAUSE_BREAK = re.compile(r"\s*(?:[,;:()/]|\band\b|\bor\b|\bsuch as\b|\bincluding\b|\be\.g\.)\s*", re.IGNORECASE)
 # A segment needs a letter or digit to be worth scoring ("---", "•", "**" are layout).
 _WORDLIKE = re.compile(r"\w")
+# Section names that head a list in job ads even without a colon. Tried as a new user would on a nurse ad,
+# "Requirements:" gave "identify legal requirements" (27%) and "Responsibilities:" "assume responsibility" (26%):
+# a heading names what follows, it asks for nothing itself.
+SECTION_NAMES = frozenset(
+    "about us|about you|about the role|about the job|about the team|benefits|duties|key responsibilities|"
+    "main responsibilities|nice to have|our offer|perks|profile|qualifications|requirements|responsibilities|"
+    "role|skills|tasks|the role|what we offer|what you bring|what you will do|what you'll do|"
+    "who we are|who you are|your profile|your role|your skills|your tasks|job description|description|"
+    "essential skills|desirable skills|preferred qualifications|minimum qualifications|requirements and skills"
+    .split("|"))
+# A heading or a list's introduction is short: longer lines ending with a colon are kept (a sentence may end
+# with one and still ask for something), up to this many words.
+HEADING_MAX_WORDS = 8
+# Markdown and decoration around a heading: "## Requirements", "**Requirements:**", "REQUIREMENTS -".
+_HEADING_TRIM = re.compile(r"^[#*_\s]+|[#*_\s:\-–—]+$")
 
 
 @dataclass(frozen=True)
@@ -65,6 +80,22 @@ def segment_ad(text: str, language: str = "en") -> list[Segment]:
             segments.append(Segment(piece, body_start + found, body_start + cursor))
         offset += len(line)
     return segments
+
+
+def is_heading(segment: str) -> bool:
+    """Whether ``segment`` only heads or introduces what follows (a section name, or a short line ending
+    with a colon), so that it is context and asks for no skill of its own.
+
+    >>> [is_heading(s) for s in ("Requirements:", "## Your profile", "What you will do:", "RESPONSIBILITIES")]
+    [True, True, True, True]
+    >>> [is_heading(s) for s in ("Python and SQL", "Skills: Python, SQL", "Requirements for the role are many.")]
+    [False, False, False]
+    """
+    text = segment.strip()
+    bare = _HEADING_TRIM.sub("", text).lower()
+    if bare in SECTION_NAMES:
+        return True
+    return text.rstrip("*_ ").endswith(":") and len(bare.split()) <= HEADING_MAX_WORDS
 
 
 def clauses(sentence: str) -> list[str]:
