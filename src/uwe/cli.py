@@ -11,6 +11,8 @@ merge fine-tuned models, evaluate a model on your own ranking task.
     uwe calibrate [--model minilm] [--out FILE] [--data-root DIR]
     uwe evaluate --pairs PAIRS [--targets TARGETS] [--model minilm] [--head H] [--format table|json] [--drop-unknown]
                  [--out DIR] [--layers K] [--dim D]
+    uwe annotate INPUT --out DIR [--id id] [--text text] [--title COL] [--embeddings float16|float32] [--model minilm]
+                 [--workers N] [--address ADDR] [--watch SECONDS] [--overwrite] (pip install -e ".[scale]": Ray Data)
 
 ``--layers K --dim D`` use the model's first K transformer layers and the first D dimensions of its vectors (a 2D
 Matryoshka view, :meth:`uwe.models.encoder.TextEncoder.set_view`); ``uwe export`` writes that smaller model.
@@ -203,7 +205,43 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--cache-dir", help="where target spaces are cached (default $UWE_CACHE_DIR or ~/.cache/uwe)")
     evaluate.add_argument("--refresh", action="store_true", help="re-encode the target space and replace its cache")
     _view_args(evaluate)
+    _annotate_args(commands.add_parser(
+        "annotate", help="every ad of a dataset -> occupation and skills, in Parquet parts, on Ray Data (resumable)"))
     return parser
+
+
+def _annotate_args(annotate: argparse.ArgumentParser) -> None:
+    annotate.add_argument("input", metavar="INPUT", help="a .parquet, .csv or .jsonl file, or a folder of them (local, "
+                                                         "s3://, gs://)")
+    annotate.add_argument("--out", required=True, metavar="DIR", help="the folder of Parquet parts and _manifest.json")
+    annotate.add_argument("--id", default="id", help="the id column (default id)")
+    annotate.add_argument("--text", default="text", help="the ad's text column (default text)")
+    annotate.add_argument("--title", help="the job title column (default: the ad's first line when it reads as one)")
+    annotate.add_argument("--min-prob", type=_probability, default=None,
+                          help="report skills from this probability (default: the calibrated operating point)")
+    annotate.add_argument("--any-language", action="store_true",
+                          help="annotate ads that do not look English (default: such a row gets an error)")
+    annotate.add_argument("--embeddings", choices=["float16", "float32"], help="also write each ad's pooled vector")
+    annotate.add_argument("--model", default="minilm",
+                          help="export folder, train.py .ckpt, or encoder name (minilm, mpnet, tiny, HF folder)")
+    annotate.add_argument("--head", help="head of a zero-shot encoder (default cosine); exports bring their own")
+    annotate.add_argument("--cache-dir", help="where spaces are cached (default $UWE_CACHE_DIR or ~/.cache/uwe)")
+    annotate.add_argument("--data-root", help="data root of the built-in spaces (default as uwe.data)")
+    annotate.add_argument("--workers", type=_positive_int, help="actors, each loading the model once (default: one "
+                                                                "per CPU Ray has)")
+    annotate.add_argument("--threads", type=_positive_int, default=1, help="CPU threads per worker (default 1)")
+    annotate.add_argument("--batch-size", type=_positive_int, default=64,
+                          help="ads whose sentences are encoded together (default 64)")
+    annotate.add_argument("--part-rows", type=_positive_int, default=10_000,
+                          help="rows per output part (Parquet: whole row groups; default 10000)")
+    annotate.add_argument("--address", help="a Ray cluster (default RAY_ADDRESS, else Ray started on this machine)")
+    annotate.add_argument("--overwrite", action="store_true",
+                          help="redo DIR's parts when they were made with another model or options")
+    annotate.add_argument("--watch", type=float, metavar="SECONDS",
+                          help="keep polling INPUT every SECONDS for new or changed files; SIGTERM stops after the "
+                               "parts in flight")
+    annotate.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _view_args(annotate)
 
 
 def _ranker(args, layers: int | None = None, dim: int | None = None):
@@ -348,7 +386,21 @@ def cmd_calibrate(args) -> None:
     print(calibrate(ranker, out=args.out))
 
 
-COMMANDS = {"extract": cmd_extract, "calibrate": cmd_calibrate, "rank": cmd_rank, "serve": cmd_serve,
+def cmd_annotate(args) -> None:
+    from uwe.annotate import AnnotateOptions, ModelSpec
+    from uwe.annotate.pipeline import annotate, require_ray
+
+    require_ray()  # before anything is read: say how to install it
+    options = AnnotateOptions(args.id, args.text, args.title, args.min_prob, args.any_language, args.embeddings,
+                              batch_size=args.batch_size)
+    spec = ModelSpec(args.model, args.head, args.cache_dir, args.data_root, args.layers, args.dim, args.threads)
+    status = annotate(args.input, args.out, spec, options, args.workers, args.address, args.overwrite,
+                      args.part_rows, args.watch, progress=not args.no_progress)
+    if status:
+        raise SystemExit(status)
+
+
+COMMANDS = {"annotate": cmd_annotate, "extract": cmd_extract, "calibrate": cmd_calibrate, "rank": cmd_rank, "serve": cmd_serve,
             "export": cmd_export, "merge": cmd_merge, "evaluate": cmd_evaluate}
 
 
