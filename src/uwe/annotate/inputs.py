@@ -71,7 +71,7 @@ def parse(data: bytes, fmt: str, columns: list[str] | None = None) -> pd.DataFra
     if fmt == "csv":
         return pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, na_values=[], usecols=columns,
                            encoding="utf-8")
-    frame = pd.read_json(io.BytesIO(data), lines=True, dtype=False, convert_dates=False)
+    frame = pd.read_json(io.BytesIO(data), lines=True, dtype=False)
     if frame.empty and not len(frame.columns):  # an empty JSONL file has no rows, so no columns either
         return pd.DataFrame(columns=columns or [])
     return frame if columns is None else frame[columns]

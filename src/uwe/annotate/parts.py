@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import pandas as pd
 import pyarrow as pa
@@ -15,6 +16,7 @@ import pyarrow.parquet as pq
 from uwe.annotate.storage import write_whole
 
 META_KEY = b"uwe.annotate"
+_TORN = re.compile(r"\..+\.(parquet|json)\.[0-9a-f]{12}\.tmp")
 
 
 def write_part(fs: pafs.FileSystem, path: str, frame: pd.DataFrame, schema: pa.Schema, meta: dict) -> None:
@@ -48,3 +50,15 @@ def existing_parts(fs: pafs.FileSystem, out: str) -> dict[str, dict]:
             if meta is not None:
                 parts[name] = meta
     return parts
+
+
+def remove_torn(fs: pafs.FileSystem, out: str) -> int:
+    """Delete the temporary files a killed run left in ``out`` (``.<part>.parquet.<12 hex>.tmp``, named so by
+    :func:`uwe.files.atomic_write`; readers skip them, being hidden); how many."""
+    if fs.get_file_info(out).type != pafs.FileType.Directory:
+        return 0
+    torn = [item.path for item in fs.get_file_info(pafs.FileSelector(out))
+            if _TORN.fullmatch(os.path.basename(item.path))]
+    for path in torn:
+        fs.delete_file(path)
+    return len(torn)

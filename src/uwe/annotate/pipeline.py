@@ -32,8 +32,8 @@ from uwe.annotate import inputs, manifest
 from uwe.annotate.batch import Annotator
 from uwe.annotate.inputs import InputFile, Unit
 from uwe.annotate.options import AnnotateOptions, ModelSpec
-from uwe.annotate.parts import existing_parts, write_part
-from uwe.annotate.storage import filesystem, list_inputs
+from uwe.annotate.parts import existing_parts, remove_torn, write_part
+from uwe.annotate.storage import filesystem, input_format, list_inputs
 from uwe.errors import UserError
 
 RAY_PIN = "ray[data]==2.60.0"
@@ -123,7 +123,7 @@ class Planner:
                 except UserError:
                     raise  # a missing column: the command is wrong, not the file
                 except Exception as err:  # an unreadable or damaged file is named; the others are annotated
-                    result = f"{type(err).__name__}: {err}".splitlines()[0]
+                    result = f"unreadable as {input_format(path)}: {type(err).__name__}: {err}".splitlines()[0]
                 self._seen[path] = (stamp, result)
             if isinstance(result, str):
                 out.bad[name] = result
@@ -222,6 +222,9 @@ class Job:
         from uwe.extract.fit import OCCUPATION_SPACE
 
         old = manifest.read(self.fs, self.out)
+        if not overwrite and old is not None:  # other options are known before the model loads
+            manifest.check_same_run(old, {**old["run"], "options": self.options.to_dict()}, self.out_uri)
+        remove_torn(self.fs, self.out)
         ranker = self.spec.load()
         self.calibration = calibration_for(ranker)
         for space in (SKILL_SPACE, OCCUPATION_SPACE):

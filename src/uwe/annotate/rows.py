@@ -62,6 +62,8 @@ def row_errors(ids: list, texts: list, titles: list | None, max_chars: int, any_
             out.append(("missing id", f"the id is missing ({id_!r})"))
         elif i in duplicates or key in seen:
             out.append(("duplicate id", f"duplicate id {key!r}: an earlier row has it (that one is annotated)"))
+        elif is_missing(text) and not isinstance(text, str):
+            out.append(("empty", "the text is missing (null)"))
         elif not isinstance(text, str):
             out.append(("not a string", f"the text is a {type(text).__name__}, not a string: {str(text)[:40]!r}"))
         elif not text.strip():
