@@ -64,7 +64,7 @@ class Case:
     entry: str  # uwe, uwe.data, eval.py, train.py, http
     what: str
     run: Callable[["Env"], Outcome]
-    expect: str = "refuse"  # refuse | succeed
+    expect: str = "refuse"  # refuse | succeed | exit 1 (ran, and named an input it could not use)
     check: Callable[["Env", Outcome], str | None] | None = None  # a problem -> "silently_wrong: ..." / "unsafe: ..."
     result: str = ""
     note: str = ""
@@ -175,6 +175,9 @@ def classify(case: Case, o: Outcome, e: Env) -> tuple[str, str]:
         return "traceback", f"exit {o.rc}: {last[0][:110]}"
     if case.expect == "succeed":
         return ("clear", "ran as it must") if o.rc == 0 else ("traceback", f"exit {o.rc}: {o.err.strip()[-110:]}")
+    if case.expect == "exit 1":  # ran, and named the inputs it could not use (uwe annotate's damaged file)
+        return ("clear", o.err.strip().splitlines()[-1][:130]) if o.rc == 1 else \
+            ("silently_wrong" if o.rc == 0 else "traceback", f"exit {o.rc}: {o.err.strip()[-110:]}")
     if o.rc == 0:
         return "silently_wrong", "exit 0: accepted"
     lines = [line for line in o.err.strip().splitlines() if line.strip()]
@@ -292,6 +295,23 @@ def prepare(e: Env) -> None:
     from uwe.files import sha256_of
 
     f["ckpt_sha"].write_text(sha256_of(f["ckpt"]))
+    # uwe annotate: a folder of ads with every kind of bad row and a damaged file; an output folder whose manifest
+    # is another run's, and one whose manifest is cut short
+    f["ads"] = e.tmp / "ads"
+    f["ads"].mkdir()
+    pd.DataFrame({"id": ["a1", None, "a1", "a4", "a5", "a6", "a7", "a8"],
+                  "text": ["Baker\n- You bake bread.", "Bake bread.", "Knead dough.", "  \n\t", None,
+                           "Bake bread. " * 10_000, "Wir suchen einen Bäcker mit Erfahrung für unser Team in Berlin",
+                           "Write Python code."]}).to_parquet(f["ads"] / "ads.parquet")
+    (f["ads"] / "more.jsonl").write_text('{"id": "j1", "text": 42}\n{"id": "j2", "text": "Knead dough."}\n')
+    (f["ads"] / "damaged.parquet").write_bytes(b"PAR1\x00\x01 cut short")
+    for name, manifest in (("other_out", json.dumps({"format": "uwe-annotate/1", "created_at": "2026-01-01T00:00:00Z",
+                                                     "run": {"model": {"name": "minilm", "checksum": "0" * 64},
+                                                             "options": {"min_prob": 0.9}}})),
+                           ("cut_out", '{"format": "uwe-annotate/1", "ru')):
+        f[name] = e.tmp / name
+        f[name].mkdir()
+        (f[name] / "_manifest.json").write_text(manifest)
 
 
 def truncated_real_root(root: Path) -> Path:
@@ -349,6 +369,38 @@ def calibration_intact(name: str) -> Callable[[Env, Outcome], str | None]:
         return None if kept == CALIBRATIONS[name] else "unsafe: the calibration file was changed"
 
     return check
+
+
+def annotate_nothing(name: str) -> Callable[[Env, Outcome], str | None]:
+    """uwe annotate refused before any work: its --out folder was not even made."""
+    def check(e: Env, o: Outcome) -> str | None:
+        return f"silently_wrong: {name} was written before the refusal" if (e.tmp / name).exists() else None
+
+    return check
+
+
+def manifest_intact(name: str) -> Callable[[Env, Outcome], str | None]:
+    def check(e: Env, o: Outcome) -> str | None:
+        if sorted(p.name for p in e.files[name].iterdir()) != ["_manifest.json"]:
+            return f"unsafe: {name} changed: {sorted(p.name for p in e.files[name].iterdir())}"
+        return None
+
+    return check
+
+
+def annotate_bad_rows(e: Env, o: Outcome) -> str | None:
+    """Exit 1 naming damaged.parquet; every bad row has its reason and kind, the three good rows are annotated."""
+    import pandas as pd
+
+    out = e.tmp / "ann-bad"
+    if o.rc != 1 or "damaged.parquet: not annotated" not in o.err:
+        return None  # classify says what went wrong (a traceback, or exit 0 for a damaged file)
+    totals = json.loads((out / "_manifest.json").read_text())["totals"]
+    want = {"missing id": 1, "duplicate id": 1, "empty": 2, "too long": 1, "not extractable": 1, "not a string": 1}
+    rows = pd.concat([pd.read_parquet(p) for p in sorted(out.glob("*.parquet"))])
+    if totals["by_kind"] != want or totals["annotated"] != 3 or rows["error"].notna().sum() != 7:
+        return f"silently_wrong: bad rows {totals['by_kind']}, {totals['annotated']} annotated (want {want}, 3)"
+    return None
 
 
 def marked_unverified(e: Env, o: Outcome) -> str | None:
@@ -462,6 +514,8 @@ def cases() -> list[Case]:
     rank = ["rank", "--model", "tiny", "--labels", "demo={labels}", "--space", "demo", "--cache-dir", "{tmp}/spaces"]
     strict_tiny = ["--root", "{root}", "--cache-dir", "{tmp}/c-strict", "summary"]
     extract = ["extract", "--model", "tiny", "--cache-dir", "{tmp}/extract-cache"]
+    annotate = ["annotate", "--model", "tiny", "--data-root", "{root}", "--cache-dir", "{tmp}/annotate-cache",
+                "--no-progress"]
     ok = {"q": ["sql"], "space": "demo"}
     return [
         # uwe --------------------------------------------------------------------------------------------
@@ -635,6 +689,21 @@ def cases() -> list[Case]:
         Case("extract_ok", "uwe", "a good ad on the tiny root (must run)",
              uwe(*extract, "{ad}", "--data-root", "{root}", "--format", "json", env={ALLOW_ENV: "1"}),
              expect="succeed"),
+        # uwe annotate ----------------------------------------------------------------------------------------------
+        Case("annotate_missing_column", "uwe", "uwe annotate --text body (no such column)",
+             uwe(*annotate, "{ads}", "--out", "{tmp}/ann-col", "--text", "body"), check=annotate_nothing("ann-col")),
+        Case("annotate_unknown_option", "uwe", "uwe annotate --wokers 2 (a typo)",
+             uwe(*annotate, "{ads}", "--out", "{tmp}/ann-opt", "--wokers", "2"), check=annotate_nothing("ann-opt")),
+        Case("annotate_missing_input", "uwe", "uwe annotate of a folder that does not exist",
+             uwe(*annotate, "{tmp}/no-ads", "--out", "{tmp}/ann-none"), check=annotate_nothing("ann-none")),
+        Case("annotate_other_manifest", "uwe", "uwe annotate into a folder of another run (other options)",
+             uwe(*annotate, "{ads}", "--out", "{other_out}"), check=manifest_intact("other_out")),
+        Case("annotate_cut_manifest", "uwe", "uwe annotate into a folder whose _manifest.json is cut short",
+             uwe(*annotate, "{ads}", "--out", "{cut_out}"), check=manifest_intact("cut_out")),
+        Case("annotate_bad_rows_and_file", "uwe", "uwe annotate: a missing, duplicate and 120,000-character row, "
+             "blank, null, number and German texts, a damaged Parquet file (must annotate the rest, exit 1)",
+             uwe(*annotate, "{ads}", "--out", "{tmp}/ann-bad", "--workers", "1", env={ALLOW_ENV: "1"}),
+             expect="exit 1", check=annotate_bad_rows),
         Case("http_extract_blank", "http", "POST /extract an ad of whitespace", http({"text": "  \n "},
                                                                                    path="/extract")),
         Case("http_extract_german", "http", "POST /extract an ad in German",

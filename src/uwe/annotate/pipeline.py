@@ -221,7 +221,14 @@ class Job:
         from uwe.extract.candidates import SKILL_SPACE
         from uwe.extract.fit import OCCUPATION_SPACE
 
-        old = manifest.read(self.fs, self.out)
+        try:
+            old = manifest.read(self.fs, self.out)
+        except UserError:
+            if not overwrite:
+                raise
+            old = None  # a damaged manifest is replaced, with every part this command wrote
+            for name in existing_parts(self.fs, self.out):
+                self.fs.delete_file(f"{self.out}/{name}")
         if not overwrite and old is not None:  # other options are known before the model loads
             manifest.check_same_run(old, {**old["run"], "options": self.options.to_dict()}, self.out_uri)
         remove_torn(self.fs, self.out)
