@@ -66,7 +66,7 @@ def annotate(env, src, out, *args) -> int:
 
 def error_lines(err: str) -> list[str]:
     """stderr without the tiny data root's UNVERIFIED warnings and the skipped notes.txt."""
-    return [line for line in err.strip().splitlines() if not line.startswith(("UNVERIFIED", "skipped"))]
+    return [line for line in err.strip().splitlines() if not line.startswith(("UNVERIFIED", "uwe annotate: skipped"))]
 
 
 def parts(out: Path) -> pd.DataFrame:

@@ -72,8 +72,9 @@ def check_same_run(manifest: dict | None, run: dict, out: str) -> None:
 
 
 def build(run: dict, input_uri: str, files: list, parts: dict[str, dict], bad_files: dict[str, str],
-          code: dict, created_at: str | None) -> dict:
-    """The manifest of ``files`` (:class:`uwe.annotate.inputs.InputFile`) and the ``parts`` now in the output."""
+          code: dict, created_at: str | None, last_pass: dict | None = None) -> dict:
+    """The manifest of ``files`` (:class:`uwe.annotate.inputs.InputFile`) and the ``parts`` now in the output;
+    ``last_pass``: what the latest pass wrote, in how long, and its workers' peak memory."""
     from uwe import __version__
 
     by_input: dict[str, list[tuple[str, dict]]] = {}
@@ -101,7 +102,7 @@ def build(run: dict, input_uri: str, files: list, parts: dict[str, dict], bad_fi
             "created_at": created_at or now, "updated_at": now, "inputs": inputs,
             "bad_files": [{"path": path, "reason": reason} for path, reason in sorted(bad_files.items())],
             "totals": {**totals, "files": len(files), "bad_files": len(bad_files),
-                       "parts": sum(len(i["parts"]) for i in inputs)}}
+                       "parts": sum(len(i["parts"]) for i in inputs)}, "last_pass": last_pass or {}}
 
 
 def write(fs, out: str, manifest: dict) -> None:

@@ -43,7 +43,6 @@ RAY_HINT = (f'uwe annotate runs on Ray Data, which is not installed: pip install
 PART_ROWS = 10_000
 # The manifest is rewritten at most this often while parts complete, and always at the end.
 MANIFEST_EVERY_S = 2.0
-log = logging.getLogger("uwe.annotate")
 
 
 def require_ray() -> None:
@@ -52,6 +51,14 @@ def require_ray() -> None:
         import ray.data  # noqa: F401
     except ImportError:
         raise UserError(RAY_HINT) from None
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MiB (Linux reports KiB, macOS bytes)."""
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024
 
 
 class PartAnnotator:
@@ -73,14 +80,14 @@ class PartAnnotator:
             frame = inputs.read_unit(self.in_fs, unit, self.options)
         except Exception as err:  # any reader's failure names the file; the other files go on
             return {"part": unit.part, "input": unit.name, "reason": f"{type(err).__name__}: {err}", "meta": "",
-                    "seconds": time.perf_counter() - start}
+                    "seconds": time.perf_counter() - start, "peak_rss_mb": peak_rss_mb()}
         out = self.annotator(frame, frozenset(unit.duplicates))
         meta = {"key": unit.key, "input": unit.name, "sha256": unit.sha256, "block": unit.block,
                 "start": unit.start, "stop": unit.stop, "rows": len(out),
                 "annotated": int(out["error"].isna().sum()), "errors": out.attrs["error_counts"]}
         write_part(self.out_fs, f"{self.out}/{unit.part}", out, self.annotator.schema, meta)
         return {"part": unit.part, "input": unit.name, "reason": "", "meta": json.dumps(meta),
-                "seconds": time.perf_counter() - start}
+                "seconds": time.perf_counter() - start, "peak_rss_mb": peak_rss_mb()}
 
 
 @dataclass
@@ -109,7 +116,8 @@ class Planner:
 
         paths, skipped = list_inputs(self.fs, self.root, self.uri)
         if skipped:
-            log.warning("skipped %d file(s) that are not .parquet, .csv or .jsonl, e.g. %s", len(skipped), skipped[0])
+            print(f"uwe annotate: skipped {len(skipped)} file(s) that are not .parquet, .csv or .jsonl, e.g. "
+                  f"{skipped[0]}", file=sys.stderr)
         single = self.fs.get_file_info(self.root).type == pafs.FileType.File
         out = Scan()
         for path, info in zip(paths, self.fs.get_file_info(paths)):
@@ -257,10 +265,14 @@ class Job:
                 self.fs.delete_file(f"{self.out}/{name}")
                 del parts[name]
         bad = dict(scan.bad)
-        written = 0
+        started = time.perf_counter()
+        # seconds: the pass's wall time (workers started, their model loaded); busy_seconds: the workers' time
+        # on parts alone, summed (rows / busy_seconds * workers is the rate once they run)
+        self.last_pass = {"parts_written": 0, "rows_written": 0, "seconds": 0.0, "busy_seconds": 0.0,
+                          "workers": self.workers, "peak_worker_rss_mb": None}
         if todo:
-            log.info("annotating %d part(s), %d already done, with %d worker(s)", len(todo), len(units) - len(todo),
-                     self.workers)
+            print(f"uwe annotate: annotating {len(todo)} part(s) ({len(units) - len(todo)} already done) with "
+                  f"{self.workers} worker(s)", file=sys.stderr)
             last = time.monotonic()
             with tqdm(total=sum(u.stop - u.start for u in todo), unit="ad", desc="annotate", file=sys.stderr,
                       disable=not self.progress) as bar:
@@ -270,14 +282,20 @@ class Job:
                         continue
                     meta = json.loads(row["meta"])
                     parts[row["part"]] = meta
-                    written += 1
+                    self.last_pass["parts_written"] += 1
                     bar.update(meta["rows"])
+                    self.last_pass["rows_written"] += meta["rows"]
+                    self.last_pass["busy_seconds"] += row["seconds"]
+                    self.last_pass["peak_worker_rss_mb"] = max(self.last_pass["peak_worker_rss_mb"] or 0.0,
+                                                               round(row["peak_rss_mb"], 1))
                     if time.monotonic() - last > MANIFEST_EVERY_S:
                         self._write_manifest(scan, parts, bad)
                         last = time.monotonic()
+        self.last_pass.update(seconds=round(time.perf_counter() - started, 3),
+                              busy_seconds=round(self.last_pass["busy_seconds"], 3))
         totals = self._write_manifest(scan, parts, bad)["totals"]
         kinds = ", ".join(f"{kind} {n:,}" for kind, n in sorted(totals["by_kind"].items()))
-        print(f"uwe annotate: {written} part(s) written, {len(units) - len(todo)} already done; "
+        print(f"uwe annotate: {self.last_pass['parts_written']} part(s) written, {len(units) - len(todo)} already done; "
               f"{totals['annotated']:,} of {totals['rows']:,} rows annotated, {totals['bad_rows']:,} bad"
               f"{f' ({kinds})' if kinds else ''}; {len(bad)} bad file(s); {self.out_uri}/{manifest.FILE}",
               file=sys.stderr)
@@ -300,6 +318,7 @@ class Job:
                 num_cpus=self.spec.threads, max_restarts=0).iter_rows()  # a dead worker fails the run; rerun resumes
 
     def _write_manifest(self, scan: Scan, parts: dict, bad: dict) -> dict:
-        record = manifest.build(self.run, self.planner.uri, scan.files, parts, bad, self.code, self.created)
+        record = manifest.build(self.run, self.planner.uri, scan.files, parts, bad, self.code, self.created,
+                                self.last_pass)
         manifest.write(self.fs, self.out, record)
         return record

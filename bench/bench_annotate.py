@@ -1,0 +1,161 @@
+"""Throughput of ``uwe annotate`` against a plain loop of ``Ranker.extract``, on one machine, in one run.
+
+    python bench/bench_annotate.py --out experiments/annotate                 # 2,000 ads, 100,000 titles
+    python bench/bench_annotate.py --ads 200 --titles 2000 --out /tmp/ba      # a quick check that it works
+
+Texts: ``--ads`` real ads (the example ad, then the WorkBench house and tech skill-extraction sentences, every
+split, grouped into ads of 10-25 sentences drawn with replacement, seeded) and ``--titles`` job titles (the
+JobNorm test titles drawn with replacement, seeded; a title alone is a one-line ad: its occupations and its
+skills). Each is timed as:
+
+- ``loop``: ``Ranker.extract`` on each text in turn, on one thread (torch's and ONNX Runtime's): the path of
+  ``uwe extract`` (titles: the first ``--loop-titles`` only, a loop of 100,000 takes long);
+- ``annotate, N worker(s)``: :func:`uwe.annotate.pipeline.annotate` over a Parquet file of the texts in row
+  groups of ``--part-rows`` (one part each, so every worker has work), Ray already started on this machine
+  (as a cluster would be), one thread per worker. The time is the pass's wall time: actors started and their
+  model loaded, every part read, annotated and written; not the driver's one-off model load and scan.
+
+Reported per mode: texts/s over the whole pass, the speed-up over the loop, texts/s once the workers run (their
+time on parts alone: without starting the actors and loading the model), the peak resident memory of a worker (the loop's:
+this process's), and the hours that 10M texts would take per core at that rate. The machine's load average is
+recorded beside the figures: they mean something only on an idle machine. Writes results.json and results.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import pandas as pd  # noqa: E402
+import torch  # noqa: E402
+
+from uwe.annotate import AnnotateOptions, ModelSpec  # noqa: E402
+from uwe.annotate.pipeline import annotate  # noqa: E402
+from uwe.data.catalog import Catalog  # noqa: E402
+from uwe.eval.report import code_version, library_versions  # noqa: E402
+from uwe.extract.annotations import DOMAINS, annotated_sentences  # noqa: E402
+from uwe.extract.checks import AdError, check_ad  # noqa: E402
+
+EXAMPLE_AD = Path(__file__).resolve().parents[1] / "experiments" / "extraction" / "example_ad.txt"
+SEED = 0
+
+
+def real_ads(catalog: Catalog, n: int, seed: int = SEED) -> list[str]:
+    """The example ad, then ads of 10-25 WorkBench skill-extraction sentences (every split), one per line.
+
+    Sentences that ``extract`` refuses are left out: some hold Windows-1252 punctuation decoded as C1 control
+    characters (``you\x92ll``), which the ad checks take for binary bytes."""
+    sentences = sorted({s.text for d in DOMAINS for split in ("val", "test")
+                        for s in annotated_sentences(catalog.raw, d, split) if accepted(s.text)})
+    rng = random.Random(seed)
+    ads = [EXAMPLE_AD.read_text(encoding="utf-8")]
+    while len(ads) < n:
+        ads.append("\n".join(rng.choice(sentences) for _ in range(rng.randint(10, 25))))
+    return ads[:n]
+
+
+def accepted(text: str) -> bool:
+    try:
+        check_ad(text, any_language=True)
+    except AdError:
+        return False
+    return True
+
+
+def titles(catalog: Catalog, n: int, seed: int = SEED) -> list[str]:
+    pool = catalog.task("jobnorm", "test").queries
+    rng = random.Random(seed)
+    return [rng.choice(pool) for _ in range(n)]
+
+
+def loop(spec: ModelSpec, texts: list[str]) -> dict:
+    ranker = spec.load()
+    ranker.extract(texts[0])  # the calibration and spaces are loaded before the clock starts
+    start = time.perf_counter()
+    for text in texts:
+        ranker.extract(text)
+    seconds = time.perf_counter() - start
+    return {"texts": len(texts), "seconds": seconds, "per_s": len(texts) / seconds,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "cores": 1}
+
+
+def pipeline(spec: ModelSpec, texts: list[str], workers: int, part_rows: int, tmp: Path, name: str) -> dict:
+    src, out = tmp / f"{name}-in", tmp / f"{name}-out-{workers}"
+    src.mkdir(exist_ok=True)
+    if not (src / "texts.parquet").exists():
+        pd.DataFrame({"id": [f"{name}{i}" for i in range(len(texts))], "text": texts}).to_parquet(
+            src / "texts.parquet", row_group_size=part_rows)
+    status = annotate(str(src), str(out), spec, AnnotateOptions(), workers=workers, part_rows=part_rows,
+                      progress=True)
+    record = json.loads((out / "_manifest.json").read_text())
+    stats = record["last_pass"]
+    assert status == 0 and record["totals"]["rows"] == len(texts), record["totals"]
+    return {"texts": len(texts), "seconds": stats["seconds"], "per_s": len(texts) / stats["seconds"],
+            "busy_per_s": len(texts) / stats["busy_seconds"] * workers,
+            "peak_rss_mb": stats["peak_worker_rss_mb"], "cores": workers * spec.threads,
+            "annotated": record["totals"]["annotated"], "bad_rows": record["totals"]["bad_rows"]}
+
+
+def table(results: dict) -> str:
+    rows = ["| texts | mode | texts | seconds | texts/s | vs loop | texts/s once running | peak RSS per worker (MiB) "
+            "| hours for 10M per core |", "|---|---|---|---|---|---|---|---|---|"]
+    for kind, modes in results["runs"].items():
+        base = modes["loop"]["per_s"]
+        for mode, r in modes.items():
+            per_core = r["per_s"] / r["cores"]
+            running = f"{r['busy_per_s']:.1f}" if "busy_per_s" in r else "-"
+            rows.append(f"| {kind} | {mode} | {r['texts']:,} | {r['seconds']:.1f} | {r['per_s']:.1f} | "
+                        f"{r['per_s'] / base:.2f}x | {running} | {r['peak_rss_mb']:.0f} | {1e7 / per_core / 3600:,.0f} |")
+    return "\n".join(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="minilm")
+    parser.add_argument("--data-root", help="the data root (default as uwe.data)")
+    parser.add_argument("--ads", type=int, default=2000)
+    parser.add_argument("--titles", type=int, default=100_000)
+    parser.add_argument("--loop-titles", type=int, default=2000, help="titles timed in the plain loop")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--part-rows", type=int, default=100, help="ads per part (titles: 50x this)")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    import ray
+
+    torch.set_num_threads(1)
+    load = os.getloadavg()
+    catalog = Catalog(args.data_root)
+    spec = ModelSpec(args.model, data_root=args.data_root)
+    texts = {"ads": real_ads(catalog, args.ads), "titles": titles(catalog, args.titles)}
+    ray.init(num_cpus=max(args.workers), include_dashboard=False, log_to_driver=False)
+    runs: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-annotate-") as tmp:
+        for kind, rows in texts.items():
+            part_rows = args.part_rows * (50 if kind == "titles" else 1)
+            runs[kind] = {"loop": loop(spec, rows if kind == "ads" else rows[:args.loop_titles])}
+            for workers in args.workers:
+                runs[kind][f"annotate, {workers} worker(s)"] = pipeline(spec, rows, workers, part_rows, Path(tmp), kind)
+            print(json.dumps(runs[kind], indent=1), flush=True)
+    results = {"runs": runs, "model": args.model, "seed": SEED, "cpu_count": os.cpu_count(),
+               "load_average_at_start": load, "load_average_at_end": os.getloadavg(),
+               "versions": library_versions(), "code": code_version(), "command": " ".join(sys.argv)}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(results, indent=1))
+    md = table(results)
+    (args.out / "results.md").write_text(md + "\n")
+    print(md)
+    print(f"load average {load[0]:.1f} at the start, {results['load_average_at_end'][0]:.1f} at the end "
+          f"({os.cpu_count()} CPUs): figures mean something only on an idle machine")
+
+
+if __name__ == "__main__":
+    main()
