@@ -15,6 +15,9 @@ skills). Each is timed as:
   (as a cluster would be), one thread per worker. The time is the pass's wall time: actors started and their
   model loaded, every part read, annotated and written; not the driver's one-off model load and scan.
 
+Near-line: ``uwe annotate --watch --poll`` on an empty folder, then a file of ``--watch-ads`` ads moved in; the
+seconds from its landing to its part being complete, against the target (the part's own time + the poll + 5 s).
+
 Reported per mode: texts/s over the whole pass, the speed-up over the loop, texts/s once the workers run (their
 time on parts alone: without starting the actors and loading the model), the peak resident memory of a worker (the loop's:
 this process's), and the hours that 10M texts would take per core at that rate. The machine's load average is
@@ -28,6 +31,8 @@ import json
 import os
 import random
 import resource
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -105,6 +110,45 @@ def pipeline(spec: ModelSpec, texts: list[str], workers: int, part_rows: int, tm
             "annotated": record["totals"]["annotated"], "bad_rows": record["totals"]["bad_rows"]}
 
 
+def watch_latency(model: str, data_root: str | None, ads: list[str], poll: float, tmp: Path) -> dict:
+    """Near-line: ``uwe annotate --watch POLL`` (a subprocess with its own local Ray, one worker) waits on an
+    empty folder; a file of ``ads`` lands (moved in whole); the seconds until its part is complete, against the
+    target: the part's own time (its batch) + the poll interval + 5 s."""
+    src, out = tmp / "watch-in", tmp / "watch-out"
+    src.mkdir()
+    command = [sys.executable, "-m", "uwe.cli", "annotate", str(src), "--out", str(out), "--model", model,
+               "--workers", "1", "--watch", str(poll), "--part-rows", str(len(ads)), "--no-progress",
+               *(["--data-root", data_root] if data_root else [])]
+    with open(tmp / "watch.log", "w") as log:
+        proc = subprocess.Popen(command, start_new_session=True, stdout=log, stderr=log)
+        try:
+            wait_for(lambda: (out / "_manifest.json").exists() or proc.poll() is not None, 600)
+            assert proc.poll() is None, (tmp / "watch.log").read_text()[-2000:]
+            staged = tmp / "landing.parquet"
+            pd.DataFrame({"id": [f"w{i}" for i in range(len(ads))], "text": ads}).to_parquet(staged)
+            landed = time.monotonic()
+            os.replace(staged, src / "new.parquet")
+            wait_for(lambda: (out / "new.parquet-00000.parquet").exists(), 600)
+            latency = time.monotonic() - landed
+            wait_for(lambda: json.loads((out / "_manifest.json").read_text())["totals"]["rows"] == len(ads), 30)
+            batch = json.loads((out / "_manifest.json").read_text())["last_pass"]["busy_seconds"]
+            proc.send_signal(signal.SIGTERM)
+            status = proc.wait(timeout=120)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+    return {"ads": len(ads), "poll_s": poll, "latency_s": latency, "batch_s": batch, "target_s": batch + poll + 5,
+            "met": latency <= batch + poll + 5, "exit_status_after_sigterm": status}
+
+
+def wait_for(condition, limit: float) -> None:
+    start = time.monotonic()
+    while not condition():
+        if time.monotonic() - start > limit:
+            raise TimeoutError(f"not within {limit} s")
+        time.sleep(0.05)
+
+
 def table(results: dict) -> str:
     rows = ["| texts | mode | texts | seconds | texts/s | vs loop | texts/s once running | peak RSS per worker (MiB) "
             "| hours for 10M per core |", "|---|---|---|---|---|---|---|---|---|"]
@@ -127,6 +171,8 @@ def main() -> None:
     parser.add_argument("--loop-titles", type=int, default=2000, help="titles timed in the plain loop")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--part-rows", type=int, default=100, help="ads per part (titles: 50x this)")
+    parser.add_argument("--watch-ads", type=int, default=1000, help="ads in the file that lands under --watch")
+    parser.add_argument("--poll", type=float, default=5.0, help="--watch's poll interval (seconds)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     import ray
@@ -145,7 +191,10 @@ def main() -> None:
             for workers in args.workers:
                 runs[kind][f"annotate, {workers} worker(s)"] = pipeline(spec, rows, workers, part_rows, Path(tmp), kind)
             print(json.dumps(runs[kind], indent=1), flush=True)
-    results = {"runs": runs, "model": args.model, "seed": SEED, "cpu_count": os.cpu_count(),
+        ray.shutdown()  # the near-line run starts its own, as the command does
+        near_line = watch_latency(args.model, args.data_root, texts["ads"][:args.watch_ads] if args.watch_ads <= len(
+            texts["ads"]) else real_ads(catalog, args.watch_ads, SEED + 1), args.poll, Path(tmp))
+    results = {"runs": runs, "near_line": near_line, "model": args.model, "seed": SEED, "cpu_count": os.cpu_count(),
                "load_average_at_start": load, "load_average_at_end": os.getloadavg(),
                "versions": library_versions(), "code": code_version(), "command": " ".join(sys.argv)}
     args.out.mkdir(parents=True, exist_ok=True)
@@ -153,6 +202,8 @@ def main() -> None:
     md = table(results)
     (args.out / "results.md").write_text(md + "\n")
     print(md)
+    print(f"near-line: a {near_line['ads']:,}-ad file complete {near_line['latency_s']:.1f} s after it landed "
+          f"(target {near_line['target_s']:.1f} s: its batch {near_line['batch_s']:.1f} s + poll {args.poll} s + 5 s)")
     print(f"load average {load[0]:.1f} at the start, {results['load_average_at_end'][0]:.1f} at the end "
           f"({os.cpu_count()} CPUs): figures mean something only on an idle machine")
 

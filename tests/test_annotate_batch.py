@@ -8,7 +8,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from uwe.annotate import AnnotateOptions, Annotator, ModelSpec, output_schema, spark_ddl
+from uwe.annotate import AnnotateOptions, Annotator, ModelSpec, annotate_frame, output_schema, spark_ddl
 from uwe.errors import UserError
 from uwe.extract import Extractor, segment_ad
 from uwe.extract.segment import is_heading
@@ -93,6 +93,16 @@ def test_headings_and_list_introductions_give_no_skill(annotator):
     assert {ad[e["start"]:e["end"]] for s in out["skills"][0] for e in s["evidence"]} == evidence
     only_headings = annotator(pd.DataFrame({"id": ["h"], "text": ["Requirements:\nResponsibilities:"]}))
     assert only_headings["error"][0] is None and only_headings["skills"][0] == []
+
+
+def test_a_title_column_names_the_occupation_title(annotator):
+    options = AnnotateOptions(title_column="job", min_prob=0.0)
+    frame = pd.DataFrame({"id": ["t1", "t2"], "text": [ADS[2], ADS[1]], "job": ["Baker", None]})
+    out = annotate_frame(frame, annotator.extractor, options)
+    assert out["title"].tolist() == ["Baker", "Data Scientist"]  # given; else the first line
+    for text, title, row in zip(frame["text"], ["Baker", None], out.itertuples()):
+        found = annotator.extractor.extract(text, title=title, min_prob=0.0)
+        assert [o["uri"] for o in row.occupations] == [o.uri for o in found.occupations] and found.occupations
 
 
 def test_spark_schema_matches_the_arrow_one():

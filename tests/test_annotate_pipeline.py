@@ -4,6 +4,7 @@ is refused, command mistakes are one line before any work, and a killed run resu
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -14,6 +15,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -145,9 +147,14 @@ def test_another_runs_output_is_refused_unless_overwrite(env, tmp_path, capsys):
     err = error_lines(capsys.readouterr().err)
     assert len(err) == 1 and "another set of options (min_prob: None, this run: 0.3): pass --overwrite" in err[0]
     assert stamps(out) == before
-    assert annotate(env, src, out, "--min-prob", "0.3", "--overwrite") == 1
+    assert annotate(env, src, out, "--min-prob", "0.3", "--embeddings", "float16", "--overwrite") == 1
     assert "4 part(s) written, 0 already done" in capsys.readouterr().err
-    assert json.loads((out / "_manifest.json").read_text())["run"]["options"]["min_prob"] == 0.3
+    options = json.loads((out / "_manifest.json").read_text())["run"]["options"]
+    assert (options["min_prob"], options["embeddings"]) == (0.3, "float16")
+    table = pq.read_table(out / "b.csv-00000.parquet")
+    kind = table.schema.field("embedding").type
+    assert pa.types.is_fixed_size_list(kind) and kind.value_type == pa.float16() and kind.list_size == 32
+    assert [v is None for v in table.column("embedding").to_pylist()] == [False, False, True, False, False]  # a2
 
 
 def test_command_mistakes_are_one_line_before_any_work(env, tmp_path, capsys, monkeypatch):
@@ -165,8 +172,26 @@ def test_command_mistakes_are_one_line_before_any_work(env, tmp_path, capsys, mo
     assert 'not installed: pip install -e ".[scale]"' in capsys.readouterr().err and not out.exists()
 
 
+def kill_session(sid: int) -> None:
+    """SIGKILL every process of session ``sid`` at once, as a machine that dies: the driver, Ray's processes, and
+    its workers (each in a process group of its own)."""
+    stopped = []
+    for entry in Path("/proc").iterdir():
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if entry.name.isdigit() and int(fields[3]) == sid:  # after ")": state ppid pgrp session
+            with contextlib.suppress(ProcessLookupError):  # it may have ended since the listing
+                os.kill(int(entry.name), signal.SIGSTOP)  # none can finish a part while the others are killed
+                stopped.append(int(entry.name))
+    for pid in stopped:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
 def test_a_killed_run_resumes_to_the_same_dataset(env, tmp_path, capsys):
-    """SIGKILL the whole process group (driver and its local Ray) once some parts are written; the rerun
+    """SIGKILL the run's whole session (driver, its local Ray and workers) once some parts are written; the rerun
     writes only the missing parts and the dataset equals an uninterrupted run's, row for row."""
     src = tmp_path / "in"
     src.mkdir()
@@ -181,7 +206,7 @@ def test_a_killed_run_resumes_to_the_same_dataset(env, tmp_path, capsys):
     deadline = time.monotonic() + 120
     while len(list(killed.glob("*.parquet"))) < 2 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGKILL)
+    kill_session(proc.pid)
     proc.wait()
     done = stamps(killed)
     assert 2 <= len(done) < 12, f"{len(done)} parts at the kill: the run was not killed mid-way"

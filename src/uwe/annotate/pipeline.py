@@ -9,14 +9,16 @@ turns a block into a part (read, :func:`uwe.annotate.batch.annotate_frame`, writ
 torn files and a rerun cannot tell what is done; a part per block, named after its input and written whole
 with its key in the footer, is what makes a rerun annotate only what is missing (:mod:`uwe.annotate.parts`).
 
-``--watch SECONDS`` scans INPUT again every SECONDS and annotates new or changed files; SIGTERM lets the
-parts in flight finish, writes the manifest and stops.
+``--watch SECONDS`` scans INPUT again every SECONDS and annotates new or changed files with the same actors,
+kept between polls (a Ray Data pass per poll would start its pool and load the model again for each file);
+SIGTERM lets the parts in flight finish, writes the manifest and stops.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -26,6 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow.fs as pafs
 from tqdm.auto import tqdm
 
 from uwe.annotate import inputs, manifest
@@ -109,11 +112,9 @@ class Planner:
         self.fs, self.root = filesystem(input_uri)
         self._seen: dict[str, tuple[tuple, object]] = {}
 
-    def scan(self) -> Scan:
-        import os
-
-        import pyarrow.fs as pafs
-
+    def scan(self, allow_empty: bool = False) -> Scan:
+        """Every input file, scanned or taken from the last scan; an INPUT with none is a UserError unless
+        ``allow_empty`` (``--watch`` waits for files to land)."""
         paths, skipped = list_inputs(self.fs, self.root, self.uri)
         if skipped:
             print(f"uwe annotate: skipped {len(skipped)} file(s) that are not .parquet, .csv or .jsonl, e.g. "
@@ -139,7 +140,7 @@ class Planner:
                 out.files.append(result[0])
                 out.digests.append(result[1])
                 out.present.append(result[2])
-        if not paths:
+        if not paths and not allow_empty:
             raise UserError(f"INPUT {self.uri} holds no .parquet, .csv or .jsonl file")
         return out
 
@@ -194,10 +195,11 @@ def annotate(input_uri: str, out_uri: str, spec: ModelSpec, options: AnnotateOpt
     if watch is not None and not watch > 0:
         raise UserError(f"--watch must be a number of seconds > 0, got {watch}")
     planner = Planner(input_uri, options)
-    scan = planner.scan()  # a missing column is refused here, before the model loads
+    scan = planner.scan(allow_empty=watch is not None)  # a missing column is refused here, before the model loads
     job = Job(planner, out_uri, spec, options, part_rows, progress)
     job.prepare(overwrite)
     job.workers = _start_ray(address, workers, spec.threads)
+    job.warm = watch is not None
     stop = Stop()
     if watch is not None:
         stop.install()
@@ -207,7 +209,7 @@ def annotate(input_uri: str, out_uri: str, spec: ModelSpec, options: AnnotateOpt
             print(f"uwe annotate: {name}: not annotated ({reason})", file=sys.stderr)
         if watch is None or stop.event.is_set() or stop.event.wait(watch):
             return 1 if bad else 0
-        scan = planner.scan()
+        scan = planner.scan(allow_empty=True)
 
 
 class Job:
@@ -219,6 +221,8 @@ class Job:
         self.part_rows, self.progress = part_rows, progress
         self.fs, self.out = filesystem(out_uri)
         self.workers = 1
+        self.warm = False  # --watch: keep the workers between polls
+        self._pool = None
 
     def prepare(self, overwrite: bool) -> None:
         """Load the model once here: name the run, and fill the caches the workers read (the calibration is
@@ -302,9 +306,12 @@ class Job:
         return bad
 
     def _results(self, todo: list[Unit]):
-        """Ray Data: a block per unit, mapped by a pool of ``workers`` actors, summaries streamed back."""
+        """Ray Data: a block per unit, mapped by a pool of ``workers`` actors, summaries streamed back. Under
+        ``--watch``, the same actors stay up between polls (:meth:`_warm_results`)."""
         import ray
 
+        if self.warm:
+            return self._warm_results(todo)
         dataset = ray.data.from_items([{"unit": u.to_json()} for u in todo], override_num_blocks=len(todo))
         with warnings.catch_warnings():
             # max_restarts has no named parameter in Ray 2.60 (pinned); without it Ray logs an error line per
@@ -316,6 +323,18 @@ class Job:
                                                       "input_uri": self.planner.uri},
                 batch_size=1, batch_format="pandas", compute=ray.data.ActorPoolStrategy(size=self.workers),
                 num_cpus=self.spec.threads, max_restarts=0).iter_rows()  # a dead worker fails the run; rerun resumes
+
+    def _warm_results(self, todo: list[Unit]):
+        """``workers`` PartAnnotator actors started once and kept (Ray's ActorPool): a new file's latency is its
+        own annotation, not a pool's start and a model load per poll, as a Ray Data pass per poll would cost."""
+        import ray
+        from ray.util import ActorPool
+
+        if self._pool is None:
+            actor = ray.remote(num_cpus=self.spec.threads)(PartAnnotator)
+            self._pool = ActorPool([actor.remote(self.spec, self.options, self.calibration, self.out_uri,
+                                                 self.planner.uri) for _ in range(self.workers)])
+        return self._pool.map_unordered(lambda worker, unit: worker.annotate.remote(unit), todo)
 
     def _write_manifest(self, scan: Scan, parts: dict, bad: dict) -> dict:
         record = manifest.build(self.run, self.planner.uri, scan.files, parts, bad, self.code, self.created,
