@@ -229,6 +229,22 @@ def prepare(e: Env) -> None:
     f["empty_labels"].write_text("\n  \n")
     f["latin1"] = e.tmp / "latin1.txt"
     f["latin1"].write_bytes("caf\u00e9\n".encode("latin-1"))
+    import pandas as pd
+
+    own = e.tmp / "own_pairs"
+    own.mkdir()
+    for name, text in {"pairs_ok.csv": "query,label\nflorist,arrange flowers\n",
+                       "pairs_no_column.csv": "title,label\nflorist,arrange flowers\n",
+                       "pairs_empty_cell.csv": "query,label\nflorist,arrange flowers\nflorist,\n",
+                       "pairs_no_rows.jsonl": "\n",
+                       "pairs_test_pair.csv": "query,label\nflorist,arrange flowers\nbaker,bake bread\n"}.items():
+        f[name.split(".")[0]] = own / name
+        f[name.split(".")[0]].write_text(text, encoding="utf-8")
+    f["pairs_latin1"] = own / "pairs_latin1.csv"
+    f["pairs_latin1"].write_bytes("query,label\nflorist,caf\u00e9\n".encode("latin-1"))
+    f["pairs_damaged"] = own / "pairs_damaged.parquet"
+    pd.DataFrame({"query": ["florist"] * 50, "label": ["arrange flowers"] * 50}).to_parquet(f["pairs_damaged"])
+    f["pairs_damaged"].write_bytes(f["pairs_damaged"].read_bytes()[:-40] + b"\0" * 40)
     f["ckpt"] = make_checkpoint(e.tmp / "good.ckpt")
     f["corrupt_ckpt"] = e.tmp / "corrupt.ckpt"
     f["corrupt_ckpt"].write_bytes(f["ckpt"].read_bytes()[:4000])
@@ -631,6 +647,25 @@ def cases() -> list[Case]:
         Case("train_no_data", "train.py", "data.root of nothing", hydra_script("train.py", "data.root={tmp}/none")),
         Case("train_damaged_member", "train.py", "an ESCO zip whose skills_en.csv is damaged (bad CRC)",
              hydra_script("train.py", "data.root={damaged_root}", "data.allow_unknown_versions=true")),
+        # your own graph from a file (task_mix.graphs.<name>.pairs) and the fraction of a graph ------------------
+        *[Case(f"own_graph_{name}", "train.py", what, hydra_script("train.py", "task_mix=none", *overrides))
+          for name, what, overrides in [
+              ("missing_file", "a pairs file that does not exist", ["+task_mix.graphs.mine.pairs={tmp}/nope.csv"]),
+              ("no_column", "a pairs file without a query column", ["+task_mix.graphs.mine.pairs={pairs_no_column}"]),
+              ("empty_cell", "a pairs file with an empty label", ["+task_mix.graphs.mine.pairs={pairs_empty_cell}"]),
+              ("not_utf8", "a Latin-1 pairs file", ["+task_mix.graphs.mine.pairs={pairs_latin1}"]),
+              ("damaged_parquet", "a Parquet file cut short", ["+task_mix.graphs.mine.pairs={pairs_damaged}"]),
+              ("no_pairs", "a .jsonl file with no pair", ["+task_mix.graphs.mine.pairs={pairs_no_rows}"]),
+              ("builtin_name", "a file graph named vacancy_skill", ["+task_mix.graphs.vacancy_skill.pairs={pairs_ok}"]),
+              ("alpha0", "a file graph with alpha 0", ["+task_mix.graphs.mine.pairs={pairs_ok}",
+                                                       "+task_mix.graphs.mine.alpha=0"]),
+              ("tau_negative", "a file graph with tau -1", ["+task_mix.graphs.mine.pairs={pairs_ok}",
+                                                            "+task_mix.graphs.mine.tau=-1"]),
+              ("test_pair", "a pairs file holding a test pair (the leakage guard)",
+               ["+task_mix.graphs.mine.pairs={pairs_test_pair}", "data.allow_unknown_versions=true"]),
+          ]],
+        Case("graph_fraction0", "train.py", "task_mix.graphs.vacancy_skill.fraction=0",
+             hydra_script("train.py", "task_mix=job2skill", "task_mix.graphs.vacancy_skill.fraction=0")),
         # the second stage (RankPO) and mining -------------------------------------------------------------------
         Case("rankpo_no_init", "train.py", "loss=rankpo without init_from", hydra_script("train.py", "loss=rankpo")),
         Case("rankpo_missing_init", "train.py", "init_from= a missing file",

@@ -213,7 +213,7 @@ def run_cli(capsys, *args: str) -> str:
     ("p.jsonl", '{"query": "baker", "labels": ["x"]}\n',
      r"p.jsonl line 1: expected an object with the keys query and label, found \['labels', 'query'\]"),
     ("p.jsonl", '{"query": "baker", "label": 3}\n', r"line 1: label is a int, not a string"),
-    ("p.txt", "query,label\nbaker,bake bread\n", r"p.txt: unknown format '.txt'; name it .csv, .tsv or .jsonl"),
+    ("p.txt", "query,label\nbaker,bake bread\n", r"p.txt: unknown format '.txt'; name it .csv, .tsv, .jsonl or .parquet"),
     ("p.csv", b"query,label\nbaker,caf\xe9\n", r"p.csv is not UTF-8 text \(byte 21: invalid continuation byte\)"),
 ])
 def test_pairs_file_mistakes_are_one_line_naming_the_file_and_the_fix(tmp_path, capsys, name, content, message):

@@ -10,6 +10,7 @@ merge fine-tuned models, evaluate a model on your own ranking task.
     uwe extract [FILE|-] [--title T] [--min-prob P] [--top N] [--format table|json] [--any-language] [--model minilm]
     uwe calibrate [--model minilm] [--out FILE] [--data-root DIR]
     uwe evaluate --pairs PAIRS [--targets TARGETS] [--model minilm] [--head H] [--format table|json] [--drop-unknown]
+                 [--query-column query] [--label-column label]
                  [--out DIR] [--layers K] [--dim D]
     uwe annotate INPUT --out DIR [--id id] [--text text] [--title COL] [--embeddings float16|float32] [--model minilm]
                  [--workers N] [--address ADDR] [--watch SECONDS] [--overwrite] (pip install -e ".[scale]": Ray Data)
@@ -191,7 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("evaluate", help="MAP, RP@10 and MRR of a model on your own ranking task (files)")
     evaluate.add_argument("--pairs", type=Path, required=True,
-                          help="relevant pairs: .csv, .tsv (columns query and label) or .jsonl, one row per pair")
+                          help="relevant pairs: .csv, .tsv, .jsonl or .parquet (columns query and label), one row "
+                               "per pair")
+    evaluate.add_argument("--query-column", default="query", help="the PAIRS column holding the queries")
+    evaluate.add_argument("--label-column", default="label", help="the PAIRS column holding the labels")
     evaluate.add_argument("--targets", type=Path, help="the labels ranked, one per line (default: those of --pairs)")
     evaluate.add_argument("--model", default="minilm",
                           help="export folder, train.py .ckpt, or encoder name (minilm, mpnet, tiny, HF folder)")
@@ -336,7 +340,8 @@ def cmd_evaluate(args) -> None:
 
     record = evaluate_files(args.pairs, args.targets, args.model, head=args.head, name=args.name,
                             drop_unknown=args.drop_unknown, cache_dir=args.cache_dir, refresh=args.refresh,
-                            device=args.device, out_dir=args.out, layers=args.layers, dim=args.dim)
+                            device=args.device, out_dir=args.out, layers=args.layers, dim=args.dim,
+                            query_column=args.query_column, label_column=args.label_column)
     entry = next(iter(record["custom"].values()))
     if entry["dropped"]:
         print(describe_dropped(entry["dropped"]), file=sys.stderr)
@@ -400,8 +405,8 @@ def cmd_annotate(args) -> None:
         raise SystemExit(status)
 
 
-COMMANDS = {"annotate": cmd_annotate, "extract": cmd_extract, "calibrate": cmd_calibrate, "rank": cmd_rank, "serve": cmd_serve,
-            "export": cmd_export, "merge": cmd_merge, "evaluate": cmd_evaluate}
+COMMANDS = {"annotate": cmd_annotate, "extract": cmd_extract, "calibrate": cmd_calibrate, "rank": cmd_rank,
+            "serve": cmd_serve, "export": cmd_export, "merge": cmd_merge, "evaluate": cmd_evaluate}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,7 +15,7 @@ from uwe.errors import ConfigError
 
 _MISSING = object()
 SPLITS = ("val", "test")
-CUSTOM_KEYS = ("pairs", "targets", "drop_unknown")
+CUSTOM_KEYS = ("pairs", "targets", "drop_unknown", "query_column", "label_column")
 
 
 def _get(cfg: DictConfig, key: str):
@@ -176,6 +176,10 @@ def check_train_config(cfg: DictConfig) -> None:
             continue  # dropped from the mix (leave-one-out: conf/task_mix/no_*.yaml)
         check_float(cfg, f"task_mix.graphs.{name}.alpha", 0.0, above_minimum=True)
         check_float(cfg, f"task_mix.graphs.{name}.tau", 0.0, above_minimum=True)
+        check_float(cfg, f"task_mix.graphs.{name}.fraction", 0.0, 1.0, above_minimum=True)
+    if isinstance(graphs, DictConfig):
+        from uwe.data.mix import parse_mix  # file graphs: the name free, the file there, its format known
+        parse_mix(OmegaConf.to_container(graphs))
 
 
 def _check_second_stage(cfg: DictConfig) -> None:

@@ -1,4 +1,6 @@
-"""``python -m uwe.data summary [--json]`` and ``python -m uwe.data fetch``.
+"""``python -m uwe.data summary [--json]``, ``python -m uwe.data fetch`` and
+``python -m uwe.data export-graph NAME OUT`` (a built-in training graph as a pair file that train.py reads back
+with ``+task_mix.graphs.<name>.pairs=OUT``).
 
 A user error (a missing or unknown raw file, a bad argument) is one line on stderr and exit status 2 (see
 uwe.errors); ``--debug`` (or ``UWE_DEBUG=1``) shows its traceback.
@@ -13,8 +15,10 @@ import sys
 
 from uwe.data.catalog import Catalog
 from uwe.data.fetch import fetch
+from uwe.data.pairs import check_format
 from uwe.data.root import resolve_root
 from uwe.data.summary import format_table, summarize
+from uwe.data.write_pairs import write_graph
 from uwe.errors import main_guard
 
 
@@ -33,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("summary", help="print the size of every task split and graph")
     s.add_argument("--json", action="store_true", help="machine-readable sizes")
     sub.add_parser("fetch", help="download the public data into the data root (needs the internet)")
+    e = sub.add_parser("export-graph", help="write a built-in training graph as a pair file (query, label columns)")
+    e.add_argument("name", help="the graph, e.g. vacancy_skill (see `summary`)")
+    e.add_argument("out", help="the file: .parquet, .csv, .tsv or .jsonl")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -43,6 +50,12 @@ def main(argv: list[str] | None = None) -> int:
                 return 0
             catalog = Catalog(args.root, args.cache_dir, not args.no_cache, args.skillmatch, args.allow_unknown,
                               args.esco_source)
+            if args.command == "export-graph":
+                check_format(args.out)  # before the graph is built
+                graph = catalog.graph(args.name)
+                print(f"wrote {len(graph.edges):,} pairs ({len(graph.left):,} x {len(graph.right):,} nodes) of "
+                      f"{args.name} to {write_graph(graph, args.out)}")
+                return 0
             sizes = summarize(catalog, progress=not args.json and sys.stderr.isatty())
             print(json.dumps(sizes, indent=1) if args.json else format_table(catalog, sizes))
             if not args.json:

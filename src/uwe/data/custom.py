@@ -1,8 +1,8 @@
 """Your own ranking task from two files, no code: relevant (query, label) pairs and, optionally, the target space.
 
-- PAIRS: ``.csv``, ``.tsv`` (a header row with the columns ``query`` and ``label``; other columns are ignored) or
-  ``.jsonl`` (one object ``{"query": ..., "label": ...}`` per line); one row per relevant pair, so a query with
-  three labels has three rows.
+- PAIRS: a pair file (:mod:`uwe.data.pairs`: ``.csv``, ``.tsv``, ``.jsonl`` or ``.parquet`` with the columns
+  ``query`` and ``label``, or others named by ``query_column`` / ``label_column``); one row per relevant pair,
+  so a query with three labels has three rows. Training graphs read the same files (``task_mix.graphs.<name>.pairs``).
 - TARGETS: a UTF-8 text file, one label per line (blank lines skipped); default: the unique labels of PAIRS.
 
 Texts are NFC-normalised and stripped (:func:`uwe.data.text.label_key`, how labels are compared everywhere),
@@ -23,133 +23,18 @@ Example:
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from uwe.data.errors import DataError
+from uwe.data.pairs import read_pair_table, read_text
 from uwe.data.task import RankingTask, build_task
 from uwe.data.text import is_invisible, label_key
 
 SPLIT = "custom"  # the split of every custom task: its key is ``<name>/custom``
-COLUMNS = ("query", "label")
-DELIMITERS = {".csv": ",", ".tsv": "\t"}
-SUFFIXES = {d: s for s, d in DELIMITERS.items()}
-DELIMITER_NAMES = {",": "comma", "\t": "tab"}
-JSONL = ".jsonl"
-PAIRS_FIX = "PAIRS needs the columns query and label (a .csv or .tsv header row, or .jsonl keys), one row per pair"
 NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
-
-
-@dataclass(frozen=True)
-class TextFile:
-    """A file's decoded text and the sha256 of its bytes."""
-
-    path: Path
-    text: str
-    sha256: str
-
-
-def read_text(path: str | Path, what: str) -> TextFile:
-    """The UTF-8 text of ``path`` (a byte-order mark is dropped), or a :class:`DataError` naming it as ``what``
-    (``PAIRS``, ``TARGETS``) when it is missing, not UTF-8 or blank."""
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise DataError(f"{what} file {path} not found; pass the path of an existing file")
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise DataError(f"{path} is not UTF-8 text (byte {err.start}: {err.reason}); save it as UTF-8") from None
-    if not text.strip():
-        raise DataError(f"{path} is empty; {PAIRS_FIX if what == 'PAIRS' else 'TARGETS needs one label per line'}")
-    return TextFile(path, text, hashlib.sha256(data).hexdigest())
-
-
-def _table_rows(file: TextFile, delimiter: str) -> list[tuple[int, object, object]]:
-    """(line, query cell, label cell) of every data row of a CSV or TSV file."""
-    reader = csv.reader(io.StringIO(file.text, newline=""), delimiter=delimiter)
-    try:
-        return _check_rows(file, reader, delimiter)
-    except csv.Error as err:
-        raise DataError(f"{file.path} line {reader.line_num}: cannot be read as {DELIMITER_NAMES[delimiter]}-separated "
-                        f"values ({err})") from None
-
-
-def _check_rows(file: TextFile, reader, delimiter: str) -> list[tuple[int, object, object]]:
-    """The rows of ``reader`` after its header, which must name both columns; blank lines skipped."""
-    header = [cell.strip() for cell in next(reader)]
-    missing = [c for c in COLUMNS if c not in header]
-    if missing:
-        other = "\t" if delimiter == "," else ","
-        hint = ""
-        if len(header) == 1 and other in header[0]:
-            hint = f" (it looks {DELIMITER_NAMES[other]}-separated: name the file {SUFFIXES[other]})"
-        raise DataError(f"{file.path}: no column {' or '.join(map(repr, missing))}; its header has {header}{hint}. "
-                        f"{PAIRS_FIX}")
-    q, label = header.index("query"), header.index("label")
-    rows = []
-    for row in reader:
-        if not any(cell.strip() for cell in row):
-            continue  # a blank line
-        if len(row) != len(header):
-            raise DataError(f"{file.path} line {reader.line_num}: {len(row)} field(s) where the header has "
-                            f"{len(header)}; quote a text that holds the delimiter ({delimiter!r})")
-        rows.append((reader.line_num, row[q], row[label]))
-    return rows
-
-
-def _jsonl_rows(file: TextFile) -> list[tuple[int, object, object]]:
-    """(line, query value, label value) of every non-blank line of a JSON-lines file."""
-    rows = []
-    for line_no, line in enumerate(file.text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise DataError(f"{file.path} line {line_no} is not JSON ({err.msg}); each line must be an object "
-                            '{"query": "...", "label": "..."}') from None
-        if not isinstance(item, dict) or any(c not in item for c in COLUMNS):
-            found = sorted(item) if isinstance(item, dict) else type(item).__name__
-            raise DataError(f"{file.path} line {line_no}: expected an object with the keys query and label, found "
-                            f"{found}. {PAIRS_FIX}")
-        rows.append((line_no, item["query"], item["label"]))
-    return rows
-
-
-def read_pairs(path: str | Path) -> tuple[list[tuple[str, str]], TextFile]:
-    """The (query, label) pairs of a PAIRS file in file order, NFC-normalised and stripped, and the file.
-
-    Raises :class:`DataError` naming the file (and line) for an unknown suffix, a missing column or key, no
-    rows, or a query or label that is empty, not a string, or has no visible character.
-    """
-    path = Path(path).expanduser()
-    suffix = path.suffix.lower()
-    if suffix not in (*DELIMITERS, JSONL):
-        raise DataError(f"{path}: unknown format {suffix or '(no suffix)'!r}; name it .csv, .tsv or .jsonl. "
-                        f"{PAIRS_FIX}")
-    file = read_text(path, "PAIRS")
-    rows = _jsonl_rows(file) if suffix == JSONL else _table_rows(file, DELIMITERS[suffix])
-    if not rows:
-        raise DataError(f"{path} has no rows; add one row per relevant (query, label) pair")
-    pairs, bad = [], []
-    for line, *cells in rows:
-        texts = [label_key(c) if isinstance(c, str) else None for c in cells]
-        for column, cell, text in zip(COLUMNS, cells, texts):
-            if text is None:
-                bad.append(f"line {line}: {column} is a {type(cell).__name__}, not a string")
-            elif not text or is_invisible(text):
-                bad.append(f"line {line}: {column} {cell!r} is empty")
-        pairs.append((texts[0], texts[1]))
-    if bad:
-        raise DataError(f"{path}: {len(bad)} query or label cell(s) without text, the first on {bad[0]}; every row "
-                        "needs a query and a label with text: fill or delete those rows")
-    return pairs, file
 
 
 def read_targets(path: str | Path) -> tuple[list[str], TextFile]:
@@ -181,7 +66,8 @@ def check_name(name: object) -> str:
 
 
 def custom_task(name: str, pairs: str | Path, targets: str | Path | None = None, *, drop_unknown: bool = False,
-                drop_hint: str = "pass --drop-unknown") -> RankingTask:
+                drop_hint: str = "pass --drop-unknown", query_column: str = "query",
+                label_column: str = "label") -> RankingTask:
     """The ranking task ``<name>/custom`` of a PAIRS file and a TARGETS file (default: PAIRS's unique labels).
 
     Args:
@@ -190,6 +76,7 @@ def custom_task(name: str, pairs: str | Path, targets: str | Path | None = None,
         drop_unknown: drop the pairs whose label is not in TARGETS (counted in ``dropped["label_not_in_space"]``,
             a query left without labels in ``dropped["query_without_label"]``) instead of refusing them.
         drop_hint: how the error for unknown labels tells the user to drop them.
+        query_column, label_column: the PAIRS columns (or .jsonl keys) holding the queries and the labels.
 
     Returns:
         A :class:`RankingTask` with the sorted unique targets, one query per distinct query text, ``dropped``
@@ -197,7 +84,8 @@ def custom_task(name: str, pairs: str | Path, targets: str | Path | None = None,
         holding both files' absolute paths and sha256 (``targets`` is ``"(the labels of PAIRS)"`` by default).
     """
     check_name(name)
-    pair_list, pairs_file = read_pairs(pairs)
+    pairs_file = read_pair_table(pairs, query_column, label_column)
+    pair_list = pairs_file.pairs()
     sources = {"pairs": str(pairs_file.path.resolve()), "pairs_sha256": pairs_file.sha256}
     if targets is None:
         space = list(dict.fromkeys(label for _, label in pair_list))

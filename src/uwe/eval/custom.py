@@ -30,10 +30,12 @@ DROPPED_WORDS = {"label_not_in_space": "pair(s) whose label is not in the target
 
 
 def tasks_from_config(custom: Mapping[str, Mapping]) -> list[RankingTask]:
-    """eval.py's ``custom`` config, ``{name: {pairs, targets (optional), drop_unknown (optional)}}``, as tasks,
-    each read and checked (a bad file is one clear error before any scoring)."""
+    """eval.py's ``custom`` config, ``{name: {pairs, targets, drop_unknown, query_column, label_column}}`` (all but
+    pairs optional), as tasks, each read and checked (a bad file is one clear error before any scoring)."""
     return [custom_task(name, spec["pairs"], spec.get("targets"), drop_unknown=bool(spec.get("drop_unknown", False)),
-                        drop_hint=f"set +custom.{name}.drop_unknown=true")
+                        drop_hint=f"set +custom.{name}.drop_unknown=true",
+                        query_column=spec.get("query_column") or "query",
+                        label_column=spec.get("label_column") or "label")
             for name, spec in custom.items()]
 
 
@@ -106,7 +108,7 @@ def evaluate_files(pairs: str | Path, targets: str | Path | None, model: str | P
                    name: str | None = None, drop_unknown: bool = False, cache_dir: str | Path | None = None,
                    refresh: bool = False, device: str = "auto", out_dir: Path | None = None,
                    show_progress: bool = True, drop_hint: str = "pass --drop-unknown", layers: int | None = None,
-                   dim: int | None = None) -> dict:
+                   dim: int | None = None, query_column: str = "query", label_column: str = "label") -> dict:
     """``model`` (an export folder, a train.py checkpoint or an encoder name, see :func:`uwe.models.load.load_model`)
     on the task of ``pairs`` and ``targets``: a results record (:func:`uwe.eval.report.build_record`) whose
     ``custom`` entry holds the result, also written to ``out_dir`` (``results.json``, ``results.md``) when given.
@@ -115,7 +117,8 @@ def evaluate_files(pairs: str | Path, targets: str | Path | None, model: str | P
     ``layers`` and ``dim`` evaluate a view of the model (its first k layers and d dimensions; None: the full one).
     """
     start = time.perf_counter()
-    task = custom_task(name or default_name(pairs), pairs, targets, drop_unknown=drop_unknown, drop_hint=drop_hint)
+    task = custom_task(name or default_name(pairs), pairs, targets, drop_unknown=drop_unknown, drop_hint=drop_hint,
+                       query_column=query_column, label_column=label_column)
     target = resolve_device(device)
     encoder, head_module = load_model(model, head, layers, dim)
     scorer = EncoderScorer(encoder, head_module, Path(cache_dir).expanduser() if cache_dir else default_cache_dir(),
@@ -123,7 +126,7 @@ def evaluate_files(pairs: str | Path, targets: str | Path | None, model: str | P
     custom = evaluate_custom(scorer, [task], show_progress=show_progress)
     config = {"pairs": str(pairs), "targets": None if targets is None else str(targets), "model": str(model),
               "head": head, "name": task.name, "drop_unknown": drop_unknown, "device": str(target),
-              "layers": layers, "dim": dim}
+              "layers": layers, "dim": dim, "query_column": query_column, "label_column": label_column}
     record = build_record({}, None, scorer.describe(), config, SPLIT, time.perf_counter() - start)
     record["custom"] = custom
     if out_dir is not None:

@@ -121,12 +121,13 @@ def train(cfg: DictConfig, callbacks_extra: list | None = None) -> dict:
         found = find_finished(OmegaConf.to_container(cfg, resolve=True), list(cfg.reuse), exclude=out)
         if found:
             return reuse_record(found, out)
+    catalog = Catalog.from_config(cfg.data)
+    tasks = OmegaConf.to_container(cfg.tasks) if cfg.tasks is not None else None
+    # the graphs (built-in or files) and the leakage guard before the run folder: a bad file writes nothing
+    mix = load_mix(catalog, OmegaConf.to_container(cfg.task_mix.graphs), tasks, seed=cfg.seed)
     out.mkdir(parents=True, exist_ok=True)
     if not _multirun():  # a sweep's jobs are numbered folders of one sweep folder: no "latest" among them
         link_latest(out)
-    catalog = Catalog.from_config(cfg.data)
-    tasks = OmegaConf.to_container(cfg.tasks) if cfg.tasks is not None else None
-    mix = load_mix(catalog, OmegaConf.to_container(cfg.task_mix.graphs), tasks)  # the leakage guard
     val_names = list(cfg.val.tasks) if cfg.val.tasks else WORKBENCH_TASKS
     val_tasks = [subsample(catalog.task(n, "val"), cfg.val.max_queries, cfg.seed) for n in val_names]
     empty = [t.key for t in val_tasks if not t.queries]
@@ -159,7 +160,10 @@ def train(cfg: DictConfig, callbacks_extra: list | None = None) -> dict:
     tested = {"path": best_path, "val_macro_map": _float(checkpoints.best_model_score), "global_step": trainer.global_step}
     # the O*NET zero-shot rows only when no graph of the mix is that O*NET task (the leakage guard's list)
     tested_tasks = evaluated_tasks([e.graph.name for e in mix], tasks)  # the mix parsed once, by load_mix
-    record = run_eval(cfg, scorer=scorer, out_dir=out, extra={"checkpoint": tested, "val_curve": module.val_history, **extra},
+    graphs = {e.graph.name: {**e.graph.sizes(), "alpha": e.alpha, "tau": e.tau, "dropped": dict(e.graph.dropped),
+                             "sources": dict(e.graph.sources)} for e in mix}
+    record = run_eval(cfg, scorer=scorer, out_dir=out,
+                      extra={"checkpoint": tested, "val_curve": module.val_history, "graphs": graphs, **extra},
                       unverified=catalog.unverified, tasks=tested_tasks)
     print(format_table(record))
     for logger in loggers:
