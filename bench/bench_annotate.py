@@ -19,9 +19,10 @@ Near-line: ``uwe annotate --watch --poll`` on an empty folder, then a file of ``
 seconds from its landing to its part being complete, against the target (the part's own time + the poll + 5 s).
 
 Reported per mode: texts/s over the whole pass, the speed-up over the loop, texts/s once the workers run (their
-time on parts alone: without starting the actors and loading the model), the peak resident memory of a worker (the loop's:
-this process's), and the hours that 10M texts would take per core at that rate. The machine's load average is
-recorded beside the figures: they mean something only on an idle machine. Writes results.json and results.md.
+time on parts alone: without starting the actors and loading the model), the peak resident memory of a worker
+(the loop's: this process's), and the hours that 10M texts would take per core at that rate. The machine's load
+average is recorded beside the figures: they mean something only on an idle machine. Writes results.json and
+results.md.
 """
 
 from __future__ import annotations
@@ -158,7 +159,8 @@ def table(results: dict) -> str:
             per_core = r["per_s"] / r["cores"]
             running = f"{r['busy_per_s']:.1f}" if "busy_per_s" in r else "-"
             rows.append(f"| {kind} | {mode} | {r['texts']:,} | {r['seconds']:.1f} | {r['per_s']:.1f} | "
-                        f"{r['per_s'] / base:.2f}x | {running} | {r['peak_rss_mb']:.0f} | {1e7 / per_core / 3600:,.0f} |")
+                        f"{r['per_s'] / base:.2f}x | {running} | {r['peak_rss_mb']:.0f} | "
+                        f"{1e7 / per_core / 3600:,.0f} |")
     return "\n".join(rows)
 
 

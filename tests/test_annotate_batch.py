@@ -83,7 +83,8 @@ def test_bad_rows_get_their_reason_and_the_others_are_annotated(annotator):
 
 def test_headings_and_list_introductions_give_no_skill(annotator):
     """min_prob=0 makes every scored sentence bring skills: a heading brings none, its list items do."""
-    ad = "Nurse (night shifts)\nRequirements:\n- Bake bread\nResponsibilities\n## Your profile\nWhat you will do:\n- knead dough"
+    ad = ("Nurse (night shifts)\nRequirements:\n- Bake bread\nResponsibilities\n## Your profile\nWhat you will do:\n"
+          "- knead dough")
     headings = [s.text for s in segment_ad(ad) if is_heading(s.text)]
     assert headings == ["Requirements:", "Responsibilities", "## Your profile", "What you will do:"]
     found = Extractor(annotator.ranker, annotator.extractor.calibration).extract(ad, min_prob=0.0)

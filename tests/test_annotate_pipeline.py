@@ -54,8 +54,8 @@ def dataset(folder: Path) -> Path:
     texts[5] = None
     pd.DataFrame({"id": ids, "text": texts}).to_parquet(folder / "a.parquet", row_group_size=10)
     pd.DataFrame({"id": ["b0", "b1", "a2", "b3", "b4"], "text": ADS + ADS[:2]}).to_csv(folder / "b.csv", index=False)
-    (folder / "c.jsonl").write_text(json.dumps({"id": "c0", "text": ADS[0]}) + "\n" + json.dumps({"id": "c1", "text": 7})
-                                    + "\n")
+    (folder / "c.jsonl").write_text("\n".join(json.dumps(row) for row in ({"id": "c0", "text": ADS[0]},
+                                                                         {"id": "c1", "text": 7})) + "\n")
     (folder / "broken.parquet").write_bytes(b"PAR1 this is not parquet")
     (folder / "notes.txt").write_text("not data")
     return folder

@@ -200,6 +200,8 @@ def annotate(input_uri: str, out_uri: str, spec: ModelSpec, options: AnnotateOpt
     job.prepare(overwrite)
     job.workers = _start_ray(address, workers, spec.threads)
     job.warm = watch is not None
+    if job.warm:
+        job.start_workers()
     stop = Stop()
     if watch is not None:
         stop.install()
@@ -299,7 +301,8 @@ class Job:
                               busy_seconds=round(self.last_pass["busy_seconds"], 3))
         totals = self._write_manifest(scan, parts, bad)["totals"]
         kinds = ", ".join(f"{kind} {n:,}" for kind, n in sorted(totals["by_kind"].items()))
-        print(f"uwe annotate: {self.last_pass['parts_written']} part(s) written, {len(units) - len(todo)} already done; "
+        print(f"uwe annotate: {self.last_pass['parts_written']} part(s) written, {len(units) - len(todo)} already "
+              f"done; "
               f"{totals['annotated']:,} of {totals['rows']:,} rows annotated, {totals['bad_rows']:,} bad"
               f"{f' ({kinds})' if kinds else ''}; {len(bad)} bad file(s); {self.out_uri}/{manifest.FILE}",
               file=sys.stderr)
@@ -327,14 +330,20 @@ class Job:
     def _warm_results(self, todo: list[Unit]):
         """``workers`` PartAnnotator actors started once and kept (Ray's ActorPool): a new file's latency is its
         own annotation, not a pool's start and a model load per poll, as a Ray Data pass per poll would cost."""
+        if self._pool is None:
+            self.start_workers()
+        return self._pool.map_unordered(lambda worker, unit: worker.annotate.remote(unit), todo)
+
+    def start_workers(self) -> None:
+        """Start the ``--watch`` actors now, each loading the model, so the first file to land finds them ready."""
         import ray
         from ray.util import ActorPool
 
-        if self._pool is None:
-            actor = ray.remote(num_cpus=self.spec.threads)(PartAnnotator)
-            self._pool = ActorPool([actor.remote(self.spec, self.options, self.calibration, self.out_uri,
-                                                 self.planner.uri) for _ in range(self.workers)])
-        return self._pool.map_unordered(lambda worker, unit: worker.annotate.remote(unit), todo)
+        actor = ray.remote(num_cpus=self.spec.threads)(PartAnnotator)
+        workers = [actor.remote(self.spec, self.options, self.calibration, self.out_uri, self.planner.uri)
+                   for _ in range(self.workers)]
+        ray.get([worker.__ray_ready__.remote() for worker in workers])  # their constructors ran: the model is loaded
+        self._pool = ActorPool(workers)
 
     def _write_manifest(self, scan: Scan, parts: dict, bad: dict) -> dict:
         record = manifest.build(self.run, self.planner.uri, scan.files, parts, bad, self.code, self.created,

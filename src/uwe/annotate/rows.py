@@ -24,8 +24,8 @@ def check_columns(columns: list[str], wanted: dict[str, str], where: str) -> Non
     for option, column in wanted.items():
         if column not in columns:
             what = "the ad's column" if option == "--text" else "it"
-            raise UserError(f"{where} has no column {column!r} ({option}); its columns: {', '.join(map(str, columns))}: "
-                            f"name {what} with {option}")
+            raise UserError(f"{where} has no column {column!r} ({option}); its columns: "
+                            f"{', '.join(map(str, columns))}: name {what} with {option}")
 
 
 def is_missing(value) -> bool:

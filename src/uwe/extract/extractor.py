@@ -4,11 +4,11 @@ and the sentences that say so.
 The ad is checked (:func:`uwe.extract.checks.check_ad`) and split into sentences
 (:func:`uwe.extract.segment.segment_ad`); every sentence but a heading or a list's introduction
 (:func:`uwe.extract.segment.is_heading`: "Requirements:" is context, it asks for nothing) and its clauses rank
-the ESCO skill space with the model's head (:func:`uwe.extract.candidates.rank_sentences`); a skill is present in a sentence when it is among
-the sentence's first ``max_per_sentence`` and its calibrated probability reaches the threshold fitted on
-validation (:mod:`uwe.extract.fit`). A skill's probability in the ad is its best sentence's; its evidence is every
-sentence where it is present, best first. The title (given, or the first line when it reads as one) ranks the
-ESCO occupations.
+the ESCO skill space with the model's head (:func:`uwe.extract.candidates.rank_sentences`); a skill is present in
+a sentence when it is among the sentence's first ``max_per_sentence`` and its calibrated probability reaches the
+threshold fitted on validation (:mod:`uwe.extract.fit`). A skill's probability in the ad is its best sentence's;
+its evidence is every sentence where it is present, best first. The title (given, or the first line when it reads
+as one) ranks the ESCO occupations.
 """
 
 from __future__ import annotations
