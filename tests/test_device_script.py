@@ -1,7 +1,9 @@
-"""bench/device_paper_run.sh end to end on the CPU (--smoke) and its bundle: split, carried, joined, checked."""
+"""bench/device_paper_run.sh end to end on the CPU (--smoke), and its bundle (bench/device_bundle.py): each call
+checks the parts it holds, the last one unpacks them."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -12,6 +14,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("device_bundle", ROOT / "bench" / "device_bundle.py")
+device_bundle = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(device_bundle)
 pytestmark = pytest.mark.slow
 
 
@@ -29,7 +34,7 @@ def test_smoke_run_trains_validates_tests_and_writes_its_files_to_out(tiny_root,
     out, run = tmp_path / "out", tmp_path / "run"
     proc = bash("device_paper_run.sh", "--smoke", env={
         "OUT": str(out), "UWE_DEVICE_RUN_DIR": str(run), "UWE_DATA_DIR": str(tiny_root),
-        "UWE_CACHE_DIR": str(tmp_path / "cache"), "UWE_DEVICE_INSTALL": "auto"})  # importable here: no install
+        "UWE_CACHE_DIR": str(tmp_path / "cache")})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert sorted(p.name for p in out.iterdir()) == ["config.yaml", "device_run.log", "env.txt", "metrics.csv",
                                                      "results.json", "results.md"]
@@ -48,35 +53,25 @@ def test_smoke_run_trains_validates_tests_and_writes_its_files_to_out(tiny_root,
     assert (run / "model" / "uwe_head.json").is_file() and (run / "checkpoints" / "last.ckpt").is_file()
 
 
-def test_bundle_is_split_per_carry_folder_and_joined_back_or_names_what_is_missing(tiny_root, tmp_path):
+def test_each_call_checks_the_parts_it_holds_and_the_last_unpacks_the_bundle(tiny_root, tmp_path, monkeypatch):
+    monkeypatch.setattr(device_bundle, "PACKAGES", ("rank-bm25",))  # small: tests/test_device_bundle.py packs all
     bundle = tmp_path / "bundle"
-    env = {"UWE_DEVICE_BUNDLE": str(bundle), "UWE_DATA_DIR": str(tiny_root), "OUT": str(tmp_path / "out")}
-    made = bash("device_prepare.sh", env={**env, "UWE_PREPARE_WHEELS": "0", "UWE_PART_BYTES": "1500"})
-    assert made.returncode == 0, made.stderr
-    folders = sorted(p.name for p in bundle.iterdir())
-    assert len(folders) >= 2 and folders == [f"c{i}" for i in range(1, len(folders) + 1)]
-    for folder in folders:  # one part and the same manifest in each carry folder
-        assert sorted(p.name for p in (bundle / folder).iterdir())[0] == "manifest.txt"
-        assert (bundle / folder / "manifest.txt").read_text() == (bundle / "c1" / "manifest.txt").read_text()
-        assert max(p.stat().st_size for p in (bundle / folder).glob("part-*")) <= 1500
+    device_bundle.build(bundle, "fp32", ["minilm"], tiny_root, part_bytes=1500, preset=0)
+    folders = sorted((p.name for p in bundle.iterdir()), key=lambda name: int(name[1:]))
+    assert len(folders) >= 2
+    env = {"UWE_DEVICE_BUNDLE": str(bundle), "UWE_DATA_DIR": "", "OUT": str(tmp_path / "out")}
 
-    env = {**env, "UWE_DEVICE_INSTALL": "skip", "UWE_DATA_DIR": ""}
     last = bundle / folders[-1]
     shutil.move(last, tmp_path / "later")  # not carried yet
     check = bash("device_paper_run.sh", "--check", env=env)
-    assert check.returncode == 0 and f"still to carry: {folders[-1]}/part-" in check.stdout
+    assert check.returncode == 0 and f"still to carry, one folder a call: {last}" in check.stdout
     early = bash("device_paper_run.sh", "--assemble-only", env=env)
     assert early.returncode != 0 and f"missing on this machine: {folders[-1]}/part-" in early.stdout
-    assert f"Carry {last} in this call" in early.stdout
 
     shutil.move(tmp_path / "later", last)
-    assert "bundle complete" in bash("device_paper_run.sh", "--check", env=env).stdout
+    check = bash("device_paper_run.sh", "--check", env=env)
+    assert f"{len(folders)} of {len(folders)} part(s) here and checked by sha256" in check.stdout
     done = bash("device_paper_run.sh", "--assemble-only", env=env)
-    assert done.returncode == 0, done.stderr
-    assert tree(bundle / "stage" / "data") == tree(tiny_root)
-
-    part = next(last.glob("part-*"))
-    part.write_bytes(part.read_bytes()[:-1] + b"x")
-    (bundle / "stage" / ".bundle-sha256").unlink()
-    bad = bash("device_paper_run.sh", "--assemble-only", env=env)
-    assert bad.returncode != 0 and f"{part} does not match its sha256" in bad.stdout
+    assert done.returncode == 0 and "unpacked into" in done.stdout, done.stdout[-3000:]
+    assert tree(bundle / "unpacked" / "data") == tree(tiny_root)
+    assert (bundle / "unpacked" / "site" / "rank_bm25.py").is_file()

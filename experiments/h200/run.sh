@@ -11,10 +11,10 @@
 # Every run writes outputs/h200/<name>/ (config, results.json, csv/metrics.csv) and outputs/h200/<name>.log;
 # $OUT/runs.tar.gz holds them all but checkpoints, rewritten every 20 s, so a cut-off call still returns what ended.
 #
-# Environment: BUNDLE (default .dev: experiments/h200/bundle.sh's site.tar.xz, data.tar.xz, model.fp16.safetensors.xz;
-# unset SKIP_BUNDLE to unpack them; with no BUNDLE folder, the one an earlier call on a warm machine unpacked is
-# used), PY (python3), THREADS (2 per process), SMOKE=1 (a few steps on the CPU: checks this script end to end here
-# before a GPU call).
+# Environment: BUNDLE (default .device: the carry folders of `python bench/device_bundle.py build`, fp16 MiniLM in
+# one part; unpacked into BUNDLE/unpacked unless SKIP_BUNDLE is set; with no part carried, the bundle an earlier
+# call on a warm machine unpacked is used), PY (python3), THREADS (2 per process), SMOKE=1 (a few steps on the CPU:
+# checks this script end to end here before a GPU call).
 set -uo pipefail
 LINEAGES=${LINEAGES:-Z P M H S P43 M43}
 for name in $LINEAGES; do
@@ -27,17 +27,10 @@ THREADS=${THREADS:-2}
 mkdir -p "$OUT" "$RUNS"
 
 if [ -z "${SKIP_BUNDLE:-}" ]; then
-  if [ -d "${BUNDLE:-.dev}" ]; then
-    "$PY" experiments/h200/unpack.py "${BUNDLE:-.dev}" /tmp/uwe_bundle || exit 1
-  elif [ -d /tmp/uwe_bundle/site ]; then  # a warm machine: an earlier call carried the bundle and unpacked it
-    echo "run.sh: no ${BUNDLE:-.dev} here; using the bundle an earlier call unpacked into /tmp/uwe_bundle"
-  else
-    echo "run.sh: no bundle at ${BUNDLE:-.dev} and none unpacked in /tmp/uwe_bundle:" \
-         "build it with experiments/h200/bundle.sh where uwe is installed and carry it" >&2
-    exit 1
-  fi
+  "$PY" bench/device_bundle.py unpack --out "${BUNDLE:-.device}" || exit 1  # names any part still to carry
+  source "${BUNDLE:-.device}/unpacked/env.sh"  # PYTHONPATH (the packages), UWE_DATA_DIR, UWE_MPNET_PATH
   # a cache of its own: target spaces cached from the fp32 MiniLM elsewhere are stale for the fp16-rounded one
-  export PYTHONPATH=/tmp/uwe_bundle/site:$PWD/src UWE_DATA_DIR=/tmp/uwe_bundle/data UWE_CACHE_DIR=/tmp/uwe_cache
+  export PYTHONPATH=$PYTHONPATH:$PWD/src UWE_CACHE_DIR=/tmp/uwe_cache
 fi
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false PYTHONUNBUFFERED=1 OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS
 
