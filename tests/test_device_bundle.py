@@ -39,7 +39,7 @@ def files(folder: Path) -> dict[str, bytes]:
 
 
 def build(tmp_path: Path, data: Path, weights: str, part_bytes: int) -> Path:
-    """The CLI, as the docs show it, with mpnet from UWE_MPNET_PATH (the stand-in); returns the carry folders' parent."""
+    """The CLI as the docs show it, mpnet from UWE_MPNET_PATH (the stand-in); returns the carry folders' parent."""
     out = tmp_path / "device"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "UWE_MPNET_PATH": str(standin_mpnet(tmp_path / "mpnet"))}
     made = subprocess.run([sys.executable, "bench/device_bundle.py", "build", "--smoke", "--weights", weights,
