@@ -26,7 +26,7 @@ def test_defaults_stay_the_four_and_all_plus_adds_every_extra():
     assert EXTRA_GRAPHS == NEW and not any(GRAPHS[g].opt_in or GRAPHS[g].is_test_of for g in NEW)
     mix = parse_mix(OmegaConf.to_container(compose_train("task_mix=all_plus").task_mix.graphs))
     assert list(mix) == DEFAULT_GRAPHS + NEW
-    assert all(mix[g] == (0.5, 0.02) for g in NEW)
+    assert all((mix[g].alpha, mix[g].tau, mix[g].fraction) == (0.5, 0.02, 1.0) for g in NEW)
     assert list(compose_train("task_mix=all").task_mix.graphs) == DEFAULT_GRAPHS
     # Nothing in all_plus IS a test set, so no zero-shot task is left out of evaluation.
     assert evaluated_tasks(mix) == WORKBENCH_TASKS + ZERO_SHOT_TASKS

@@ -16,6 +16,7 @@ SUBSET = [
     "rankpo_other_head", "mining_negatives_over_pool",
     "rank_dim_too_wide", "eval_layers0", "extract_huge_ad", "extract_binary_ad", "extract_other_calibration",
     "http_k_true", "http_surrogate", "http_huge_body", "http_extract_german",
+    "own_graph_damaged_parquet", "own_graph_test_pair", "annotate_missing_column", "annotate_other_manifest",
 ]
 
 
