@@ -13,12 +13,12 @@ import tempfile
 import time
 
 from uwe.data.catalog import Catalog
-from uwe.data.raw import file_sha256
 from uwe.data.summary import summarize
+from uwe.files import _file_sha256
 
 
 def timed_build(root, cache_dir) -> tuple[float, int]:
-    file_sha256.cache_clear()  # a new process would hash the files again
+    _file_sha256.cache_clear()  # a new process would hash the files again
     start = time.perf_counter()
     sizes = summarize(Catalog(root, cache_dir=cache_dir), progress=False)
     return time.perf_counter() - start, len(sizes)

@@ -16,7 +16,8 @@ import numpy as np
 
 from uwe.data.cache import SUFFIX, cache_key, cached
 from uwe.data.graph import TrainingGraph
-from uwe.data.pairs import PairTable, check_file, file_sha256, read_pair_table
+from uwe.data.pairs import PairTable, check_file, read_pair_table
+from uwe.files import sha256_of
 
 DEFAULT_ALPHA = 1.0
 DEFAULT_TAU = 0.05
@@ -51,7 +52,7 @@ def load_file_graph(name: str, pairs: str | Path, cache_dir: Path | None, query_
     """Graph ``name`` of the pair file ``pairs``, from the cache in ``cache_dir/graphs`` when it holds this
     file's bytes (None: no cache)."""
     path = check_file(pairs, "PAIRS")
-    sha = file_sha256(path)
+    sha = sha256_of(path)
     key = cache_key("file_graph", "pairs", {"pairs": sha}, columns=[query_column, label_column])
     entry = None if cache_dir is None else Path(cache_dir) / "graphs" / f"file-{sha[:16]}-{key[:16]}{SUFFIX}"
     graph = cached(TrainingGraph, entry, key,

@@ -28,6 +28,7 @@ import pandas as pd
 
 from uwe.data.errors import DataError
 from uwe.data.text import is_invisible, label_key
+from uwe.files import sha256_of
 
 COLUMNS = ("query", "label")
 DELIMITERS = {".csv": ",", ".tsv": "\t"}
@@ -50,14 +51,6 @@ class TextFile:
     path: Path
     text: str
     sha256: str
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def check_file(path: str | Path, what: str) -> Path:
@@ -230,7 +223,7 @@ def read_pair_table(path: str | Path, query_column: str = "query", label_column:
     suffix = check_format(path)
     columns = (query_column, label_column)
     if suffix == PARQUET:
-        cells, sha = _parquet_cells(path, columns), file_sha256(path)
+        cells, sha = _parquet_cells(path, columns), sha256_of(path)
     else:
         file = read_text(path, "PAIRS")
         cells = _jsonl_cells(file, columns) if suffix == JSONL else _table_cells(file, DELIMITERS[suffix], columns)
