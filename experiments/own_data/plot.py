@@ -3,8 +3,8 @@
     python experiments/own_data/plot.py [--out experiments/own_data/own_data.png]
 
 Reads ``runs/<model>/<kind>/results.json`` (``uwe evaluate --out``; kinds ``title_occupation`` and
-``occupation_tech``) and ``runs/<model>/train/results.json`` or the WorkBench record named in MODELS (the
-macro), for every model folder that exists; a model without a file is left out of that panel.
+``occupation_tech``) and the WorkBench test record named in MODELS (the macro; the plain cpu_long model's is
+the README row's run), for every file that exists; a model without a file is left out of that panel.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 # folder under runs/ -> (label, the results.json of its WorkBench test run)
 MODELS = {
-    "minilm_zero_shot": ("MiniLM zero-shot", REPO / "experiments/baselines/minilm/results.json"),
-    "cpu_long": ("UWE cpu_long", HERE / "runs/cpu_long/train/results.json"),
+    "minilm_zero_shot": ("MiniLM zero-shot", REPO / "experiments/baselines/minilm_zero_shot.results.json"),
+    "cpu_long": ("UWE cpu_long", REPO / "experiments/cpu_long/cosine/results.json"),  # the README row's run
     "adapted": ("UWE cpu_long + own O*NET pairs", HERE / "runs/adapted/train/results.json"),
 }
 KINDS = {"title_occupation": "alternate title -> occupation\n(25,816 queries x 1,016)",
@@ -50,6 +50,8 @@ def main() -> None:
     width = 0.8 / len(MODELS)
     for i, (model, (label, _)) in enumerate(MODELS.items()):
         values = [held_out_map(model, kind) for kind in KINDS]
+        if all(v is None for v in values):
+            continue
         xs = [k + (i - (len(MODELS) - 1) / 2) * width for k in range(len(KINDS))]
         bars = held.bar([x for x, v in zip(xs, values) if v is not None], [v for v in values if v is not None],
                         width, label=label, color=f"C{i}")
@@ -58,13 +60,14 @@ def main() -> None:
     held.set_ylabel("MAP (%) on the held-out half of O*NET")
     held.set_title("Held-out O*NET occupations, ranked against the whole taxonomy", fontsize=10)
     held.legend(fontsize=8, loc="upper right")
-    names, values = [], []
+    names, values, colors = [], [], []
     for i, (model, (label, path)) in enumerate(MODELS.items()):
         value = macro_map(path)
         if value is not None:
             names.append(label.replace(" + ", "\n+ "))
             values.append(value)
-    bars = macro.bar(range(len(values)), values, color=[f"C{i}" for i in range(len(values))])
+            colors.append(f"C{i}")
+    bars = macro.bar(range(len(values)), values, color=colors)
     macro.bar_label(bars, fmt="%.2f", fontsize=8)
     macro.set_xticks(range(len(values)), names, fontsize=8)
     macro.set_ylim(min(values) - 3, max(values) + 1.5)
