@@ -28,14 +28,16 @@ def test_pair_set(tasks: Iterable[RankingTask]) -> dict[tuple[str, str], str]:
     return out
 
 
-def find_leaks(graph: TrainingGraph, test_pairs: dict[tuple[str, str], str]) -> list[tuple[str, str, str]]:
+def find_leaks(graph: TrainingGraph, test_pairs: dict[tuple[str, str], str],
+               seen: set[str] | None = None) -> list[tuple[str, str, str]]:
     """(left, right, task key) for every edge of ``graph`` that equals a test pair in either direction, in edge
     order.
 
     Only edges whose two nodes both occur in some test pair are compared, found with one lookup per NODE, so a
-    graph of millions of edges over fewer distinct texts is checked in about a second.
+    graph of millions of edges over fewer distinct texts is checked in about a second. ``seen``, the texts of
+    ``test_pairs``, is derived when not given (a caller checking several graphs derives it once).
     """
-    seen = {text for pair in test_pairs for text in pair}
+    seen = {text for pair in test_pairs for text in pair} if seen is None else seen
     left = [pair_text(t) for t in graph.left]
     right = [pair_text(t) for t in graph.right]
     left_in = np.fromiter((t in seen for t in left), dtype=bool, count=len(left))
@@ -57,9 +59,10 @@ def check_no_leakage(graphs: Iterable[TrainingGraph], tasks: Iterable[RankingTas
     """
     tasks = [t for t in tasks if t.split == "test"]
     pairs = test_pair_set(tasks)
+    seen = {text for pair in pairs for text in pair}
     problems, leaked_tasks = [], set()
     for g in graphs:
-        leaks = find_leaks(g, pairs)
+        leaks = find_leaks(g, pairs, seen)
         if leaks:
             shown = "; ".join(f"({a!r}, {b!r}) in {k}" for a, b, k in leaks[:max_examples])
             source = f" (file {g.sources['pairs']})" if "pairs" in g.sources else ""

@@ -8,7 +8,7 @@ fraction of its left nodes (``task_mix.graphs.<name>.fraction``, see :mod:`uwe.d
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from uwe.data.catalog import Catalog
 from uwe.data.errors import DataError
@@ -74,8 +74,7 @@ def _check(name: str, choice: GraphChoice) -> GraphChoice:
     if not 0 < choice.fraction <= 1:
         raise DataError(f"task_mix: graph {name} needs 0 < fraction <= 1 (the share of its left nodes trained on), "
                         f"got fraction={choice.fraction}")
-    return GraphChoice(float(choice.alpha), float(choice.tau), float(choice.fraction), choice.pairs,
-                       choice.query_column, choice.label_column)
+    return replace(choice, alpha=float(choice.alpha), tau=float(choice.tau), fraction=float(choice.fraction))
 
 
 def parse_mix(graphs: Mapping[str, Mapping]) -> dict[str, GraphChoice]:
