@@ -15,12 +15,13 @@ from uwe import Ranker
 from uwe.cli import main
 from uwe.extract import (AdError, CalibrationError, NoCalibrationDataError, calibrate, calibration_for, check_ad,
                          segment_ad)
-from uwe.extract.annotations import annotated_sentences, esco_uris
+from uwe.extract.annotations import AnnotatedSentence, annotated_sentences, esco_uris
 from uwe.extract.calibration import Calibrator, fit_calibrator, fit_isotonic, fit_platt, log_loss
-from uwe.extract.checks import MAX_AD_CHARS, guess_language
+from uwe.extract.checks import MAX_AD_CHARS, guess_language, repair_cp1252
 from uwe.extract.candidates import rank_candidates, rank_sentences
 from uwe.extract.fit import fit_rule
 from uwe.extract.metrics import best_threshold, expected_calibration_error, pr_curve, prf
+from uwe.extract.segment import is_heading
 from uwe.extract.store import cache_file, model_checksum
 from uwe.models.encoder import TextEncoder
 from uwe.models.heads import build_head
@@ -87,6 +88,16 @@ def test_a_skills_list_is_english_and_any_language_lets_german_through():
     assert guess_language("Python, SQL, Spark, Airflow, Docker, Kubernetes, AWS, GCP, Terraform") == "English"
     german = "Wir suchen einen Entwickler mit Erfahrung in Python und SQL für unser Team"
     assert check_ad(german, any_language=True) == german
+
+
+def test_windows_1252_punctuation_read_as_latin1_is_repaired_in_place():
+    """WorkBench's own sentences hold "you\x92ll": C1 controls that stand for Windows-1252 punctuation."""
+    ad = "You\x92ll need \x93SQL\x94 \x96 and Python\x85"
+    repaired = check_ad(ad)
+    assert repaired == "You’ll need “SQL” – and Python…" and len(repaired) == len(ad)
+    for undefined in ("\x81", "\x8d", "\x8f", "\x90", "\x9d"):  # no Windows-1252 character: still binary
+        with pytest.raises(AdError, match="1 binary control"):
+            check_ad(f"You{undefined}ll need SQL")
 
 
 # Calibration math -----------------------------------------------------------------------------------------------
@@ -180,6 +191,18 @@ def test_decision_rule_takes_the_cap_and_threshold_with_the_best_f1(root, tmp_pa
     assert rule["examples"] == 3 * rule["max_per_sentence"]
 
 
+def test_candidates_see_a_sentence_as_extract_does(root, tmp_path):
+    """The fit and the study rank a repaired sentence, and a heading gets no candidate (its gold still counts)."""
+    ranker = tiny_ranker(root, tmp_path)
+    uris = esco_uris(ranker.catalog.raw)
+    sentences = [AnnotatedSentence("You\x92ll bake bread", frozenset()),
+                 AnnotatedSentence("Requirements:", frozenset({uris["bake bread"]}))]
+    candidates = rank_candidates(ranker, sentences, uris, k=3)
+    assert candidates.group.tolist() == [0, 0, 0] and candidates.n_gold == 1
+    (repaired,) = rank_sentences(ranker, ["You’ll bake bread"], k=3)
+    assert candidates.score.tolist() == [score for _, score in repaired]
+
+
 def test_a_sentence_scores_each_skill_by_its_best_clause(root, tmp_path):
     ranker = tiny_ranker(root, tmp_path)
     sentence = "Bake bread, knead dough and write Python"
@@ -242,6 +265,26 @@ def test_extract_gives_calibrated_skills_with_evidence_offsets(root, tmp_path):
         ranker.extract("--- *** ---")
 
 
+def test_the_title_line_is_ranked_by_its_core_and_repaired_text_keeps_offsets(root, tmp_path):
+    """"(night shifts)" in a title says how the job is done: the title line brings the skills of "Baker" alone."""
+    ranker = tiny_ranker(root, tmp_path)
+
+    def title_skills(ad):
+        found = ranker.extract(ad, min_prob=0.0)
+        first = ad.splitlines()[0]
+        return {(s.label, e.probability) for s in found.skills for e in s.evidence if e.text == first}
+
+    core = title_skills("Baker\nYou bake bread.")
+    assert core and title_skills("Baker (night shifts) [Remote]\nYou bake bread.") == core
+    assert title_skills("Baker (night shifts)\nYou bake bread.") == core
+    assert title_skills("(night shifts)\nYou bake bread.") == set()  # nothing but an aside: no skill
+    ad = "Baker\nYou\x92ll bake bread \x96 rye too."
+    found = ranker.extract(ad, min_prob=0.0)
+    evidence = [e for s in found.skills for e in s.evidence if e.start > 5]
+    assert evidence and {e.text for e in evidence} == {"You’ll bake bread – rye too."}
+    assert all(len(ad[e.start:e.end]) == len(e.text) and ad[e.start:e.end].startswith("You\x92ll") for e in evidence)
+
+
 # CLI and HTTP -----------------------------------------------------------------------------------------------------
 def cli(root, tmp_path, *args) -> int:
     return main(["extract", *args, "--model", "tiny", "--data-root", str(root), "--cache-dir", str(tmp_path / "c")])
@@ -292,3 +335,8 @@ def test_real_annotation_sets_have_their_exact_sizes(real_catalog):
                for key, v in sizes.items()}
     assert summary == {("house", "val"): (77, 61, 131), ("house", "test"): (326, 262, 529),
                        ("tech", "val"): (101, 75, 131), ("tech", "test"): (425, 338, 583)}
+    # Windows-1252 punctuation read as C1 controls ("you\x92re", "\x95" bullets): repaired before ranking (only
+    # house has them); no sentence is a heading, so the heading rule leaves the study's figures as they were.
+    c1 = {key: sum(any("\x80" <= c <= "\x9f" for c in x.text) for x in v) for key, v in sizes.items()}
+    assert c1 == {("house", "val"): 6, ("house", "test"): 28, ("tech", "val"): 0, ("tech", "test"): 0}
+    assert not [x.text for v in sizes.values() for x in v if is_heading(repair_cp1252(x.text))]

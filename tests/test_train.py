@@ -17,6 +17,7 @@ from hydra import compose, initialize_config_dir
 from uwe.models.heads import HEADS
 from uwe.models.losses import LOSSES
 from uwe.train.module import NonFiniteLossError, UWEModule
+from uwe.train.precision import resolve_precision
 from uwe.train.run import train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,6 +43,7 @@ def test_five_steps_of_every_loss_and_head(tiny_root, tmp_path, loss, head):
     assert record["checkpoint"]["global_step"] == 5
     assert record["model"]["head"] == HEADS[head].__name__
     assert 0.0 < record["macro"]["map"] <= 1.0
+    assert record["precision"] == resolve_precision("auto", "cpu")  # what auto became on this CPU
     metrics = (tmp_path / "run" / "checkpoints")
     assert (metrics / "last.ckpt").is_file()
 

@@ -19,12 +19,28 @@ LIBRARIES = ("uwe", "torch", "transformers", "tokenizers", "safetensors", "light
 
 
 def accelerator() -> str:
-    """The GPU that torch sees (its name), else ``cpu (<processor>)``: where a run's numbers were computed."""
+    """The GPU that torch sees (its name), else ``cpu (<model name>, <n> cores)``: where a run's numbers were
+    computed. CPU speeds and bf16 support differ between machines of one name (``x86_64``), so the CPU's model
+    name is read from ``/proc/cpuinfo`` where there is one."""
     import torch
 
     if torch.cuda.is_available():
         return torch.cuda.get_device_name(torch.cuda.current_device())
-    return f"cpu ({platform.processor() or platform.machine()})"
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"cpu ({cpu_model()}, {cores} cores)"
+
+
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU's model name (``AMD EPYC 7B13``, ``Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz``), else the
+    processor or machine name ``platform`` gives."""
+    try:
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and value.strip():
+                return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def library_versions() -> dict[str, str]:

@@ -4,7 +4,8 @@ A sentence that lists skills ("Python, SQL and Spark") is far from each of them 
 (:func:`uwe.extract.segment.clauses`) are close to one each. Taking, per skill, the best score of the
 sentence and its clauses raised micro F1 on the house + tech validation sentences from 24.7 to 27.7
 (zero-shot MiniLM, operating point fitted on validation), so fitting, evaluation and ``extract`` all score
-this way.
+this way. Fitting and evaluation also see a sentence as ``extract`` does: Windows-1252 punctuation read as C1
+controls repaired (:func:`uwe.extract.checks.repair_cp1252`), a heading or a list's introduction unscored.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from uwe.extract.annotations import AnnotatedSentence
-from uwe.extract.segment import clauses
+from uwe.extract.checks import repair_cp1252
+from uwe.extract.segment import clauses, is_heading
 
 SKILL_SPACE = "esco_skills"
 # An ad's sentences and clauses (about 50 short texts for 20 sentences) are encoded longest first in batches of
@@ -62,10 +64,14 @@ class Candidates:
 
 
 def rank_candidates(ranker, sentences: list[AnnotatedSentence], uri_of: dict[str, str], k: int) -> Candidates:
-    """Each sentence's top ``k`` skills (:func:`rank_sentences`), checked against its gold URIs."""
+    """Each sentence's top ``k`` skills (:func:`rank_sentences`), checked against its gold URIs; as in
+    ``extract``, a sentence is ranked with its Windows-1252 punctuation repaired, and a heading gets none."""
+    texts = [repair_cp1252(s.text) for s in sentences]
+    scored = [i for i, text in enumerate(texts) if not is_heading(text)]
+    ranked = dict(zip(scored, rank_sentences(ranker, [texts[i] for i in scored], k)))
     group, rank, score, uri, hit = [], [], [], [], []
-    for i, (sentence, rows) in enumerate(zip(sentences, rank_sentences(ranker, [s.text for s in sentences], k))):
-        for r, (label, value) in enumerate(rows, start=1):
+    for i, sentence in enumerate(sentences):
+        for r, (label, value) in enumerate(ranked.get(i, []), start=1):
             group.append(i)
             rank.append(r)
             score.append(value)

@@ -35,6 +35,27 @@ FUNCTION_WORDS = {language: frozenset(words.split()) for language, words in _FUN
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 
 
+# Windows-1252 text decoded as Latin-1, a common slip of exports (WorkBench's own sentences hold "you\x92ll"), has
+# its punctuation as C1 control characters. Each stands for one character, so the repair keeps every offset; the
+# five C1 codes that Windows-1252 leaves undefined stay controls.
+_CP1252_C1 = {}
+for _code in range(0x80, 0xA0):
+    try:
+        _CP1252_C1[_code] = bytes([_code]).decode("cp1252")
+    except UnicodeDecodeError:
+        pass
+
+
+def repair_cp1252(text: str) -> str:
+    """``text`` with the C1 control characters that Windows-1252 read as Latin-1 leaves behind turned back into
+    the punctuation they were; the same length, so offsets into ``text`` still hold.
+
+    >>> repair_cp1252("you\x92ll need \x93SQL\x94 \x96 and Python")
+    'you’ll need “SQL” – and Python'
+    """
+    return text.translate(_CP1252_C1)
+
+
 class AdError(UserError):
     """An ad that cannot be extracted from; the message says why and what to do."""
 
@@ -63,7 +84,8 @@ def guess_language(text: str) -> str:
 
 def check_ad(text: object, any_language: bool = False, max_chars: int = MAX_AD_CHARS) -> str:
     """``text`` once it is a non-empty, valid-Unicode string of at most ``max_chars`` characters with no
-    binary control characters and (unless ``any_language``) English; else :class:`AdError` saying why.
+    binary control characters and (unless ``any_language``) English, with Windows-1252 punctuation read as C1
+    controls repaired (:func:`repair_cp1252`: same length); else :class:`AdError` saying why.
 
     >>> check_ad("   ")
     Traceback (most recent call last):
@@ -79,6 +101,7 @@ def check_ad(text: object, any_language: bool = False, max_chars: int = MAX_AD_C
         raise AdError(f"the ad has {len(text):,} characters, more than the limit of {max_chars:,}: split it into "
                       "separate ads (a long job ad has about 10,000)")
     check_unicode(text, "the ad")
+    text = repair_cp1252(text)
     binary = sum(unicodedata.category(c) == "Cc" and c not in "\t\n\r\f\v" for c in text)
     if binary:
         raise AdError(f"the ad holds {binary} binary control character(s) (e.g. NUL): it looks like a binary file, "

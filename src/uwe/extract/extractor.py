@@ -4,11 +4,12 @@ and the sentences that say so.
 The ad is checked (:func:`uwe.extract.checks.check_ad`) and split into sentences
 (:func:`uwe.extract.segment.segment_ad`); every sentence but a heading or a list's introduction
 (:func:`uwe.extract.segment.is_heading`: "Requirements:" is context, it asks for nothing) and its clauses rank
-the ESCO skill space with the model's head (:func:`uwe.extract.candidates.rank_sentences`); a skill is present in
-a sentence when it is among the sentence's first ``max_per_sentence`` and its calibrated probability reaches the
-threshold fitted on validation (:mod:`uwe.extract.fit`). A skill's probability in the ad is its best sentence's;
-its evidence is every sentence where it is present, best first. The title (given, or the first line when it reads
-as one) ranks the ESCO occupations.
+the ESCO skill space with the model's head (:func:`uwe.extract.candidates.rank_sentences`), the title line by its
+core (:func:`uwe.extract.segment.title_core`: "(night shifts)" says how the job is done, not what it asks for); a
+skill is present in a sentence when it is among the sentence's first ``max_per_sentence`` and its calibrated
+probability reaches the threshold fitted on validation (:mod:`uwe.extract.fit`). A skill's probability in the ad
+is its best sentence's; its evidence is every sentence where it is present, best first. The title (given, or the
+first line when it reads as one) ranks the ESCO occupations.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from uwe.extract.checks import AdError, check_ad
 from uwe.extract.annotations import esco_uris
 from uwe.extract.candidates import SKILL_SPACE, rank_sentences
 from uwe.extract.fit import OCCUPATION_CANDIDATES, OCCUPATION_SPACE
-from uwe.extract.segment import Segment, is_heading, segment_ad
+from uwe.extract.segment import Segment, is_heading, segment_ad, title_core
 from uwe.extract.store import Calibration
 
 # The first line is taken for the title when it is short and is not a sentence (no final . ! ? :).
@@ -148,16 +149,15 @@ class Extractor:
             return []
         cal = self.calibration  # only now: a bad ad is refused before the model is calibrated
         threshold = cal.threshold if min_prob is None else min_prob
-        # A heading or a list's introduction ("Requirements:") is context: it is counted, never scored.
-        scored = [[s for s in ad.segments if not is_heading(s.text)] for ad in ads]
+        scored = [scored_segments(ad) for ad in ads]
         k = min(cal.max_per_sentence, self._size(SKILL_SPACE))
-        texts = [s.text for segments in scored for s in segments]
+        texts = [text for segments in scored for _, text in segments]
         ranked = iter(rank_sentences(self.ranker, texts, k) if texts else [])
         occupations = self._occupations([ad.title for ad in ads])
         out = []
         for ad, segments, found_occupations in zip(ads, scored, occupations):
             skills: dict[str, list[Evidence]] = {}
-            for segment in segments:
+            for segment, _ in segments:
                 labels, scores = zip(*next(ranked))
                 for label, prob in zip(labels, cal.skills(list(scores))):
                     if prob >= threshold:
@@ -193,11 +193,27 @@ class Extractor:
 
 @dataclass(frozen=True)
 class _Ad:
-    """An ad that passed its checks: its sentences and its title (None when neither given nor found)."""
+    """An ad that passed its checks: its sentences, its title (None when neither given nor found) and its first
+    line when that reads as a title (None otherwise)."""
 
     segments: list[Segment]
     title: str | None
     title_source: str
+    title_line: Segment | None = None
+
+
+def scored_segments(ad: _Ad) -> list[tuple[Segment, str]]:
+    """The sentences of ``ad`` that ask for skills, each with the text that is ranked: a heading or a list's
+    introduction ("Requirements:") is context and left out; the title line is ranked by its core, without its
+    bracketed asides ("(night shifts)"), and left out when nothing else is in it."""
+    out = []
+    for segment in ad.segments:
+        if is_heading(segment.text):
+            continue
+        text = title_core(segment.text) if segment is ad.title_line else segment.text
+        if text:
+            out.append((segment, text))
+    return out
 
 
 def check_options(min_prob: float | None, top: int | None) -> None:
@@ -211,13 +227,13 @@ def check_options(min_prob: float | None, top: int | None) -> None:
 
 def _prepare(text: str, title: str | None, any_language: bool) -> _Ad:
     """The checked ad's sentences and title; :class:`AdError` when it cannot be extracted from."""
-    check_ad(text, any_language)
+    text = check_ad(text, any_language)
     if title is not None:
-        check_ad(title, any_language=True)
+        title = check_ad(title, any_language=True)
     segments = segment_ad(text)
     if not segments:
         raise AdError("the ad has no sentence with a letter or digit; give the text of a job ad")
-    if title is not None:
-        return _Ad(segments, title.strip(), "given")
     found = find_title(segments)
-    return _Ad(segments, found.text if found else None, "first line" if found else "none")
+    if title is not None:
+        return _Ad(segments, title.strip(), "given", found)
+    return _Ad(segments, found.text if found else None, "first line" if found else "none", found)

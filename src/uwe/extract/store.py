@@ -25,7 +25,7 @@ from uwe.files import atomic_write, sha256_of
 FORMAT = "uwe-extract-calibration-1"
 # The scoring a calibration was fitted for (uwe.extract.candidates); bumped whenever it changes, so that a
 # cached calibration of another method is never applied (it is not even found: the version is in its name).
-METHOD = 3
+METHOD = 4
 FILE = "calibration.json"
 REFIT = "uwe calibrate --model MODEL"
 

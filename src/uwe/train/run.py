@@ -163,7 +163,8 @@ def train(cfg: DictConfig, callbacks_extra: list | None = None) -> dict:
     graphs = {e.graph.name: {**e.graph.sizes(), "alpha": e.alpha, "tau": e.tau, "dropped": dict(e.graph.dropped),
                              "sources": dict(e.graph.sources)} for e in mix}
     record = run_eval(cfg, scorer=scorer, out_dir=out,
-                      extra={"checkpoint": tested, "val_curve": module.val_history, "graphs": graphs, **extra},
+                      extra={"checkpoint": tested, "val_curve": module.val_history, "graphs": graphs,
+                             "precision": str(trainer.precision), **extra},
                       unverified=catalog.unverified, tasks=tested_tasks)
     print(format_table(record))
     for logger in loggers:
