@@ -3,8 +3,8 @@
     python experiments/own_data/plot.py [--out experiments/own_data/own_data.png]
 
 Reads ``runs/<model>/<kind>/results.json`` (``uwe evaluate --out``; kinds ``title_occupation`` and
-``occupation_tech``) and the WorkBench test record named in MODELS (the macro; the plain cpu_long model's is
-the README row's run), for every file that exists; a model without a file is left out of that panel.
+``occupation_tech``) and the WorkBench test record named in MODELS (the macro of the same model), for every
+file that exists; a model without a file is left out of that panel.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ REPO = HERE.parents[1]
 # folder under runs/ -> (label, the results.json of its WorkBench test run)
 MODELS = {
     "minilm_zero_shot": ("MiniLM zero-shot", REPO / "experiments/baselines/minilm_zero_shot.results.json"),
-    "cpu_long": ("UWE cpu_long", REPO / "experiments/cpu_long/cosine/results.json"),  # the README row's run
+    "cpu_long": ("UWE cpu_long", HERE / "runs/cpu_long/train/results.json"),  # the run evaluated on the held-out half
     "adapted": ("UWE cpu_long + own O*NET pairs", HERE / "runs/adapted/train/results.json"),
 }
 KINDS = {"title_occupation": "alternate title -> occupation\n(25,816 queries x 1,016)",
