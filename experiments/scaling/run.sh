@@ -2,7 +2,7 @@
 # One point of the data-scaling law (README.md beside this file): the cpu_long recipe with the vacancy_skill graph
 # cut to FRACTION of its training titles (seeded by SEED, nested: 1/8 lies within 1/4), the other graphs whole,
 # full test. The run's results.json goes to runs/vacancy_<FRACTION>_seed<SEED>/ and the plot is redrawn.
-#   FRACTION=0.125 bash experiments/scaling/run.sh            # about 85 min on a 2-core CPU (fp32)
+#   FRACTION=0.125 bash experiments/scaling/run.sh            # about 85 min on a 2-core CPU (bf16)
 #   FRACTION=1 SEED=43 bash experiments/scaling/run.sh
 #   RUN=outputs/cpu_long/2026-12-07_17-05-16 bash experiments/scaling/run.sh   # file a finished cpu_long run
 set -euo pipefail
