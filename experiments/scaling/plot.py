@@ -42,26 +42,32 @@ _spec.loader.exec_module(law)
 def run_point(record: dict) -> dict:
     """One run's point: its pairs, cut, seed, machine and MAP (%) per panel."""
     graph = record["graphs"]["vacancy_skill"]
-    maps = {panel: 100 * (record["macro"] if panel == "macro" else record["tasks"][panel]["metrics"])["map"]
-            for panel in PANELS}
     return {"pairs": graph["edges"], "titles": graph["left"],
             "fraction": record["config"]["task_mix"]["graphs"]["vacancy_skill"].get("fraction", 1.0),
             "seed": record["config"]["seed"], "accelerator": record["libraries"]["accelerator"],
             "precision": record.get("precision"), "commit": (record.get("code") or {}).get("commit"),
-            "map": maps}
+            "map": panel_maps(record)}
 
 
-def zero_shot() -> dict[str, float]:
-    record = json.loads(ZERO_SHOT.read_text())
+def panel_maps(record: dict) -> dict[str, float]:
+    """A results.json's MAP (%) per panel: the macro, or the task's."""
     return {panel: 100 * (record["macro"] if panel == "macro" else record["tasks"][panel]["metrics"])["map"]
             for panel in PANELS}
 
 
-def fit_panel(points: list[dict], panel: str, base: float) -> dict | None:
-    """The panel's fit and what it implies; None with fewer than three runs (no uncertainty to give)."""
+def zero_shot() -> dict[str, float]:
+    return panel_maps(json.loads(ZERO_SHOT.read_text()))
+
+
+def fit_line(points: list[dict], panel: str):
+    """The panel's :class:`law.LogFit`; None with fewer than three runs (no uncertainty to give)."""
     if len(points) < 3 or len({p["pairs"] for p in points}) < 2:
         return None
-    fit = law.fit_log2([p["pairs"] for p in points], [p["map"][panel] for p in points])
+    return law.fit_log2([p["pairs"] for p in points], [p["map"][panel] for p in points])
+
+
+def implications(fit, base: float) -> dict:
+    """What ``fit`` says: MAP per doubling, MAP at the paper's pairs (95% band), the pairs for zero-shot + 7.9."""
     low, high = fit.band([PAPER_PAIRS])
     need = fit.pairs_for(base + PAPER_GAIN)
     return {"per_doubling": fit.slope, "per_doubling_se": math.sqrt(fit.cov[1, 1]), "intercept": fit.intercept,
@@ -70,7 +76,7 @@ def fit_panel(points: list[dict], panel: str, base: float) -> dict | None:
             "pairs_for_paper_gain": None if math.isinf(need) else need}
 
 
-def draw(points: list[dict], fits: dict, bases: dict, path: Path) -> None:
+def draw(points: list[dict], lines: dict, bases: dict, path: Path) -> None:
     fig, axes = plt.subplots(1, len(PANELS), figsize=(5 * len(PANELS), 4))
     # from below the smallest cut (1/8 of the whole graph) to past the paper's pairs, whatever runs exist yet
     smallest = min(min(p["pairs"] for p in points), max(p["pairs"] / p["fraction"] for p in points) / 8)
@@ -81,12 +87,11 @@ def draw(points: list[dict], fits: dict, bases: dict, path: Path) -> None:
             mine = [p for p in points if p["seed"] == seed]
             ax.scatter([p["pairs"] for p in mine], [p["map"][panel] for p in mine], color=f"C{i}", zorder=3,
                        label=f"runs, seed {seed}")
-        fit = fits.get(panel)
-        if fit is not None:
-            line = law.fit_log2([p["pairs"] for p in points], [p["map"][panel] for p in points])
+        line = lines[panel]
+        if line is not None:
             measured = grid <= max(p["pairs"] for p in points)
             ax.plot(grid[measured], line.predict(grid[measured]), color="k", lw=1,
-                    label=f"fit: {fit['per_doubling']:+.2f} ± {fit['per_doubling_se']:.2f} per doubling")
+                    label=f"fit: {line.slope:+.2f} ± {math.sqrt(line.cov[1, 1]):.2f} per doubling")
             ax.plot(grid[~measured], line.predict(grid[~measured]), color="k", lw=1, ls="--")
             low, high = line.band(grid)
             ax.fill_between(grid, low, high, color="k", alpha=0.12, label="95% band of the line")
@@ -134,9 +139,10 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"no run under {args.runs}: run experiments/scaling/run.sh first")
     points = [run_point(json.loads(f.read_text())) | {"run": f.parent.name} for f in files]
     bases = zero_shot()
-    fits = {panel: fit_panel(points, panel, bases[panel]) for panel in PANELS}
+    lines = {panel: fit_line(points, panel) for panel in PANELS}
+    fits = {panel: None if line is None else implications(line, bases[panel]) for panel, line in lines.items()}
     args.out.mkdir(parents=True, exist_ok=True)
-    draw(points, fits, bases, args.out / "scaling.png")
+    draw(points, lines, bases, args.out / "scaling.png")
     summary = {"protocol": "cpu_long recipe (MiniLM, cosine, m2m InfoNCE, 500 steps, best val checkpoint), "
                            "vacancy_skill cut to a seeded nested fraction of its titles, full WorkBench test",
                "runs": points, "fits": fits, "zero_shot": bases, "paper_pairs": PAPER_PAIRS, "paper_gain": PAPER_GAIN}
