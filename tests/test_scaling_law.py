@@ -52,15 +52,18 @@ def test_the_module_examples_hold():
 
 def test_the_plot_script_fits_the_runs_it_finds(tmp_path):
     """Three runs on a line of +1.0 MAP per doubling: the study's results.json holds that slope, its inverse at
-    zero-shot + 7.9 and the runs; two runs give points but no fit."""
+    zero-shot + 7.9 and the runs; a run of another recipe is tabulated but not fitted; two runs give no fit."""
     spec = importlib.util.spec_from_file_location("scaling_plot", ROOT / "experiments" / "scaling" / "plot.py")
     plot = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(plot)
     base = plot.zero_shot()
-    for i, (fraction, pairs) in enumerate([(0.25, 40_000), (0.5, 80_000), (1.0, 160_000)]):
-        value = 0.30 + 0.01 * i
+    # three cuts of the plain recipe on a line, and a 512-node run far off it that the fit must leave out
+    runs = [(0.25, 40_000, 128, 0.30), (0.5, 80_000, 128, 0.31), (1.0, 160_000, 128, 0.32), (1.0, 160_000, 512, 0.5)]
+    for i, (fraction, pairs, nodes, value) in enumerate(runs):
         record = {"graphs": {"vacancy_skill": {"edges": pairs, "left": pairs // 35}},
-                  "config": {"task_mix": {"graphs": {"vacancy_skill": {"fraction": fraction}}}, "seed": 42},
+                  "config": {"task_mix": {"graphs": {"vacancy_skill": {"fraction": fraction}}}, "seed": 42,
+                             "encoder": {"name": "minilm"}, "batch": {"nodes": nodes},
+                             "optimizer": {"lr": 3e-5}, "trainer": {"max_steps": 500 if nodes == 128 else 125}},
                   "libraries": {"accelerator": "cpu (AMD EPYC, 2 cores)"}, "precision": "32-true",
                   "macro": {"map": value},
                   "tasks": {t: {"metrics": {"map": value / 2}} for t in ("job2skill/test", "skill2job/test")}}
@@ -68,12 +71,29 @@ def test_the_plot_script_fits_the_runs_it_finds(tmp_path):
         (tmp_path / "runs" / f"r{i}" / "results.json").write_text(json.dumps(record))
     plot.main(["--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "out")])
     summary = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert [r["changed"] for r in summary["runs"]] == [{}, {}, {}, {"nodes": 512, "steps": 125}]
+    assert "| 1 | 160,000 | 42 | MiniLM, 512 nodes x 125 steps | 50.00 |" in (tmp_path / "out" / "results.md").read_text()
+    assert (tmp_path / "out" / "limits.png").stat().st_size > 10_000
     macro = summary["fits"]["macro"]
     assert macro["per_doubling"] == pytest.approx(1.0) and macro["per_doubling_se"] == pytest.approx(0, abs=1e-9)
     # 30 MAP at 40k pairs, +1 per doubling: zero-shot + 7.9 is reached after (base + 7.9 - 30) doublings
     assert macro["pairs_for_paper_gain"] == pytest.approx(40_000 * 2 ** (base["macro"] + 7.9 - 30.0))
     assert summary["fits"]["job2skill/test"]["per_doubling"] == pytest.approx(0.5)
-    assert len(summary["runs"]) == 3 and (tmp_path / "out" / "scaling.png").stat().st_size > 10_000
+    assert summary["fits"]["macro"]["runs"] == 3 and (tmp_path / "out" / "scaling.png").stat().st_size > 10_000
     (tmp_path / "runs" / "r0" / "results.json").unlink()
     plot.main(["--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "two")])
     assert json.loads((tmp_path / "two" / "results.json").read_text())["fits"]["macro"] is None
+
+
+def test_a_run_is_named_by_its_cut_seed_and_what_it_changed():
+    import doctest
+
+    spec = importlib.util.spec_from_file_location("scaling_variant", ROOT / "experiments" / "scaling" / "variant.py")
+    variant = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(variant)
+    assert doctest.testmod(variant).failed == 0
+    record = json.loads((ROOT / "experiments/scaling/runs/vacancy_1_seed42/results.json").read_text())
+    run = variant.settings(record)
+    assert run == {"fraction": 1.0, "seed": 42, "encoder": "minilm", "nodes": 128, "lr": 3e-5, "steps": 500}
+    assert variant.run_name(run) == "vacancy_1_seed42"
+    assert variant.run_name(run | {"lr": 8e-5}) == "vacancy_1_seed42_lr8e-05"

@@ -16,6 +16,7 @@ from hydra import compose, initialize_config_dir
 
 from uwe.models.heads import HEADS
 from uwe.models.losses import LOSSES
+from uwe.train.batches import MixBatches
 from uwe.train.module import NonFiniteLossError, UWEModule
 from uwe.train.precision import resolve_precision
 from uwe.train.run import train
@@ -87,6 +88,31 @@ def test_killed_and_resumed_run_ends_like_an_uninterrupted_one(tiny_root, tmp_pa
     assert "val/macro_map" in (csv / "metrics.csv").read_text()
     (resumed_log,) = csv.glob("resumed_*/metrics.csv")
     assert "test/macro_map" in resumed_log.read_text()
+
+
+def test_a_run_killed_between_validations_resumes_at_the_step_it_reached(tiny_root, tmp_path, monkeypatch):
+    """save_every_n_steps writes last.ckpt between validations; the resumed epoch skips the steps already trained
+    (the loader's state is in the checkpoint), so the run draws the batches, and ends, like an uninterrupted one."""
+    drawn, draw = [], MixBatches.__getitem__
+    monkeypatch.setattr(MixBatches, "__getitem__", lambda self, step: drawn.append((self.epoch, step)) or draw(self, step))
+    steps = ["trainer.max_steps=8", "val.every_n_steps=4"]
+    whole = train(compose_train(tmp_path / "a", tiny_root, *steps))
+    assert drawn == [(0, 0), (0, 1), (0, 2), (0, 3), (1, 0), (1, 1), (1, 2), (1, 3)]
+    drawn.clear()
+    with pytest.raises((KeyboardInterrupt, SystemExit)):
+        train(compose_train(tmp_path / "b", tiny_root, *steps, "save_every_n_steps=1"), callbacks_extra=[KillAt(6)])
+    last = tmp_path / "b" / "run" / "checkpoints" / "last.ckpt"
+    ckpt = torch.load(last, weights_only=False)
+    assert ckpt["global_step"] == 6  # two steps into the second epoch of four
+    assert ckpt["loops"]["fit_loop"]["state_dict"]["combined_loader"] == [{"epoch": 1, "next": 2}]
+    drawn.clear()
+    resumed = train(compose_train(tmp_path / "c", tiny_root, *steps, "save_every_n_steps=1", f"ckpt_path={last}"))
+    assert drawn == [(1, 2), (1, 3)]  # the steps the killed run did not train, and no others
+    assert [v["step"] for v in resumed["val_curve"]] == [v["step"] for v in whole["val_curve"]] == [4, 8]
+    for a, b in zip(resumed["val_curve"], whole["val_curve"]):
+        assert a == pytest.approx(b, abs=1e-9)
+    for key, r in whole["tasks"].items():
+        assert resumed["tasks"][key]["metrics"] == pytest.approx(r["metrics"], abs=1e-9), key
 
 
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tiny_root, tmp_path, monkeypatch):

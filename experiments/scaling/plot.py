@@ -1,13 +1,15 @@
-"""Draw and tabulate the data-scaling law from the committed runs: MAP against the vacancy pairs trained on.
+"""Draw and tabulate the scaling study from the committed runs: the data-scaling law (MAP against the vacancy
+pairs trained on) and what data, backbone and recipe each move.
 
     python experiments/scaling/plot.py [--out experiments/scaling]
 
 Reads ``runs/<name>/results.json`` (``run.sh`` copies each finished run there; the pairs are the run's
-``graphs.vacancy_skill.edges``, its cut ``config.task_mix.graphs.vacancy_skill.fraction``), fits MAP on
-log2(pairs) per panel (:mod:`law`: macro MAP, job2skill, skill2job) where at least three runs exist, and writes
-``scaling.png`` (the runs, the fitted line with its 95% band, the line carried on to the paper's 3.3M pairs, and
-MiniLM zero-shot), ``results.json`` (the runs and each fit: MAP per doubling, the MAP it implies at 3.3M pairs,
-the pairs a +7.9 gain over zero-shot would need) and ``results.md``.
+``graphs.vacancy_skill.edges``, its cut ``config.task_mix.graphs.vacancy_skill.fraction``). The runs of the plain
+``cpu_long`` recipe (:mod:`variant`) fit MAP on log2(pairs) per panel (:mod:`law`: macro MAP, job2skill,
+skill2job) where at least three exist. Writes ``scaling.png`` (those runs, the fitted line with its 95% band, the
+line carried on to the paper's 3.3M pairs, and MiniLM zero-shot), ``limits.png`` (macro MAP of every run and both
+zero-shot backbones, by what it changed), ``results.json`` (the runs and each fit: MAP per doubling, the MAP it
+implies at 3.3M pairs, the pairs a +7.9 gain over zero-shot would need) and ``results.md``.
 """
 
 from __future__ import annotations
@@ -27,24 +29,32 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-ZERO_SHOT = REPO / "experiments/baselines/minilm_zero_shot.results.json"
+ZERO_SHOT = {name: REPO / f"experiments/baselines/{name}_zero_shot.results.json" for name in ("minilm", "mpnet")}
+PAPER_MACRO = {"UWE": 40.2, "all-mpnet-base-v2 zero-shot": 32.3}  # the paper's table (ESCO v1.2.0, SkillMatch-1K)
 PAPER_PAIRS = 3_300_000  # the paper's job-skill pairs (TechWolf vacancies + generated pairs for rare skills)
 PAPER_GAIN = 7.9  # the paper's macro MAP gain of UWE over its zero-shot backbone
 PANELS = {"macro": "WorkBench-offline macro MAP (%)", "job2skill/test": "job2skill MAP (%)",
           "skill2job/test": "skill2job MAP (%)"}
 
-_spec = importlib.util.spec_from_file_location("scaling_law", HERE / "law.py")
-law = importlib.util.module_from_spec(_spec)
-sys.modules["scaling_law"] = law  # dataclasses look their module up there
-_spec.loader.exec_module(law)
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(f"scaling_{name}", HERE / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+law, variant = _load("law"), _load("variant")
 
 
 def run_point(record: dict) -> dict:
-    """One run's point: its pairs, cut, seed, machine and MAP (%) per panel."""
-    graph = record["graphs"]["vacancy_skill"]
-    return {"pairs": graph["edges"], "titles": graph["left"],
-            "fraction": record["config"]["task_mix"]["graphs"]["vacancy_skill"].get("fraction", 1.0),
-            "seed": record["config"]["seed"], "accelerator": record["libraries"]["accelerator"],
+    """One run's point: its pairs, settings (cut, seed, backbone, recipe), what it changed from ``cpu_long``,
+    machine and MAP (%) per panel."""
+    graph, run = record["graphs"]["vacancy_skill"], variant.settings(record)
+    return {"pairs": graph["edges"], "titles": graph["left"], **run, "changed": variant.changed(run),
+            "label": variant.label(run), "accelerator": record["libraries"]["accelerator"],
             "precision": record.get("precision"), "commit": (record.get("code") or {}).get("commit"),
             "map": panel_maps(record)}
 
@@ -55,8 +65,9 @@ def panel_maps(record: dict) -> dict[str, float]:
             for panel in PANELS}
 
 
-def zero_shot() -> dict[str, float]:
-    return panel_maps(json.loads(ZERO_SHOT.read_text()))
+def zero_shot(backbone: str = "minilm") -> dict[str, float]:
+    """The backbone's zero-shot MAP (%) per panel (experiments/baselines)."""
+    return panel_maps(json.loads(ZERO_SHOT[backbone].read_text()))
 
 
 def fit_line(points: list[dict], panel: str):
@@ -110,15 +121,54 @@ def draw(points: list[dict], lines: dict, bases: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def limit_rows(points: list[dict], bases: dict) -> list[tuple[str, str, list[float]]]:
+    """The rows of ``limits.png``, top to bottom: (axis, label, macro MAP of each seed). Data: MiniLM zero-shot
+    and each cut of the plain recipe; backbone: mpnet zero-shot and the runs on another encoder; recipe: the
+    MiniLM runs that changed nodes, lr or steps."""
+    rows = [("data", "MiniLM zero-shot", [bases["minilm"]])]
+    groups: dict[tuple[str, str], list[float]] = {}
+    for p in sorted(points, key=lambda p: (p["encoder"] != "minilm", bool(p["changed"]), p["fraction"], p["label"])):
+        axis = "data" if not p["changed"] else "backbone" if "encoder" in p["changed"] else "recipe"
+        cut = f"1/{round(1 / p['fraction'])} of vacancy_skill" if p["fraction"] < 1 else "whole graph"
+        name = f"MiniLM, {cut} ({p['pairs']:,} pairs)" if axis == "data" else f"{p['label']}, {cut}"
+        groups.setdefault((axis, name), []).append(p["map"]["macro"])
+    rows += [(axis, name, values) for (axis, name), values in groups.items() if axis == "data"]
+    rows.append(("backbone", "mpnet zero-shot", [bases["mpnet"]]))
+    rows += [(axis, name, values) for (axis, name), values in groups.items() if axis != "data"]
+    return rows
+
+
+def draw_limits(rows: list[tuple[str, str, list[float]]], path: Path) -> None:
+    colours = {"data": "C0", "backbone": "C1", "recipe": "C2"}
+    fig, ax = plt.subplots(figsize=(8, 0.42 * len(rows) + 1.6))
+    for y, (axis, name, values) in enumerate(reversed(rows)):
+        ax.scatter(values, [y] * len(values), color=colours[axis], zorder=3)
+        ax.text(max(values) + 0.15, y, f"{np.mean(values):.2f}" + (f" (mean of {len(values)})" if len(values) > 1 else ""),
+                va="center", fontsize=8)
+    ax.set_yticks(range(len(rows)), [f"{axis}: {name}" for axis, name, _ in reversed(rows)], fontsize=8)
+    for i, (name, value) in enumerate(PAPER_MACRO.items()):
+        ax.axvline(value, color="grey", ls=":" if i else "--", lw=1, label=f"paper: {name} {value}")
+    ax.set_xlabel("WorkBench-offline macro MAP (%), full test; each dot one run (seed)")
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set_title("What moves the number: data, backbone, recipe\n(the paper's lines: ESCO v1.2.0 and SkillMatch-1K; "
+                 "here v1.1.1 and the skillsim surrogate)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+
+
 def markdown(points: list[dict], fits: dict) -> str:
-    lines = ["| cut | pairs | seed | macro MAP | job2skill | skill2job | machine |", "|---|---|---|---|---|---|---|"]
-    for p in sorted(points, key=lambda p: (p["pairs"], p["seed"])):
-        lines.append(f"| {p['fraction']:g} | {p['pairs']:,} | {p['seed']} | {p['map']['macro']:.2f} | "
+    law_runs = [p for p in points if not p["changed"]]
+    lines = ["| cut | pairs | seed | backbone, recipe | macro MAP | job2skill | skill2job | machine |",
+             "|---|---|---|---|---|---|---|---|"]
+    for p in sorted(points, key=lambda p: (bool(p["changed"]), p["label"], p["pairs"], p["seed"])):
+        lines.append(f"| {p['fraction']:g} | {p['pairs']:,} | {p['seed']} | {p['label']} | {p['map']['macro']:.2f} | "
                      f"{p['map']['job2skill/test']:.2f} | {p['map']['skill2job/test']:.2f} | "
                      f"{p['accelerator']}, {p['precision'] or 'precision not recorded'} |")
     for panel, fit in fits.items():
         if fit is None:
-            lines.append(f"\n{panel}: no fit yet ({len(points)} run(s); a fit needs 3, over 2 sizes or more)")
+            lines.append(f"\n{panel}: no fit yet ({len(law_runs)} run(s) of the plain recipe; a fit needs 3, over 2 "
+                         "sizes or more)")
             continue
         need = fit["pairs_for_paper_gain"]
         lines.append(f"\n{panel}: {fit['per_doubling']:+.2f} ± {fit['per_doubling_se']:.2f} MAP per doubling "
@@ -138,18 +188,26 @@ def main(argv: list[str] | None = None) -> None:
     if not files:
         raise SystemExit(f"no run under {args.runs}: run experiments/scaling/run.sh first")
     points = [run_point(json.loads(f.read_text())) | {"run": f.parent.name} for f in files]
-    bases = zero_shot()
-    lines = {panel: fit_line(points, panel) for panel in PANELS}
-    fits = {panel: None if line is None else implications(line, bases[panel]) for panel, line in lines.items()}
+    law_runs = [p for p in points if not p["changed"]]  # the plain cpu_long recipe: the scaling law's points
+    if not law_runs:
+        raise SystemExit(f"no run of the plain cpu_long recipe under {args.runs}: the law has no point yet")
+    bases = {backbone: zero_shot(backbone) for backbone in ZERO_SHOT}
+    lines = {panel: fit_line(law_runs, panel) for panel in PANELS}
+    fits = {panel: None if line is None else implications(line, bases["minilm"][panel])
+            for panel, line in lines.items()}
     args.out.mkdir(parents=True, exist_ok=True)
-    draw(points, lines, bases, args.out / "scaling.png")
-    summary = {"protocol": "cpu_long recipe (MiniLM, cosine, m2m InfoNCE, 500 steps, best val checkpoint), "
-                           "vacancy_skill cut to a seeded nested fraction of its titles, full WorkBench test",
-               "runs": points, "fits": fits, "zero_shot": bases, "paper_pairs": PAPER_PAIRS, "paper_gain": PAPER_GAIN}
+    draw(law_runs, lines, bases["minilm"], args.out / "scaling.png")
+    draw_limits(limit_rows(points, {b: v["macro"] for b, v in bases.items()}), args.out / "limits.png")
+    summary = {"protocol": "cpu_long recipe (MiniLM, cosine, m2m InfoNCE, 128 nodes, lr 3e-5 with 10% warm-up, "
+                           "500 steps, best val checkpoint), vacancy_skill cut to a seeded nested fraction of its "
+                           "titles, full WorkBench test; runs that change the backbone or the recipe say so in "
+                           "'changed' and are left out of the fits",
+               "runs": points, "fits": fits, "zero_shot": bases, "paper_pairs": PAPER_PAIRS, "paper_gain": PAPER_GAIN,
+               "paper_macro": PAPER_MACRO}
     (args.out / "results.json").write_text(json.dumps(summary, indent=1) + "\n")
     (args.out / "results.md").write_text(markdown(points, fits))
     print(markdown(points, fits))
-    print(f"wrote {args.out / 'scaling.png'}, results.json, results.md")
+    print(f"wrote {args.out / 'scaling.png'}, limits.png, results.json, results.md")
 
 
 if __name__ == "__main__":

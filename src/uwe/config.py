@@ -161,6 +161,7 @@ def check_train_config(cfg: DictConfig) -> None:
                           "drawn from its pool; raise mining.pool or lower mining.negatives")
     check_bool(cfg, "batch.packed")
     check_int(cfg, "val.every_n_steps")
+    check_int(cfg, "save_every_n_steps", nullable=True)
     check_int(cfg, "val.max_queries", nullable=True)
     check_names(cfg, "val.tasks")
     check_bool(cfg, "val.at_start")

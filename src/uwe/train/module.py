@@ -168,7 +168,7 @@ class UWEModule(L.LightningModule):
         if self._batches is None:
             raise RuntimeError("UWEModule.attach(mix, val_tasks) (or attach_preferences) must be called before fit")
         self._batches.rank = self.global_rank
-        return loader(self._batches)
+        return loader(self._batches, lambda: self.global_step)
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader([0], batch_size=None)  # one tick: the evaluation runs in on_validation_epoch_end

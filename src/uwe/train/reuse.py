@@ -16,7 +16,7 @@ from pathlib import Path
 log = logging.getLogger("uwe.train")
 
 IGNORED = (
-    "paths", "logger", "reuse", "ckpt_path", "export", "refresh_cache",
+    "paths", "logger", "reuse", "ckpt_path", "save_every_n_steps", "export", "refresh_cache",
     "data.root", "data.cache_dir", "data.use_cache",
     "trainer.enable_progress_bar", "trainer.enable_model_summary", "trainer.log_every_n_steps",
 )

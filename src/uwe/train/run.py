@@ -145,6 +145,9 @@ def train(cfg: DictConfig, callbacks_extra: list | None = None) -> dict:
     latest = ModelCheckpoint(dirpath=out / "checkpoints", filename="last", monitor=None, save_top_k=1,
                              enable_version_counter=False)
     callbacks = [checkpoints, latest, ProgressLog(cfg.trainer.get("log_every_n_steps", 10))]
+    if cfg.get("save_every_n_steps"):  # and between validations (the step loader resumes mid-epoch)
+        callbacks.insert(2, ModelCheckpoint(dirpath=out / "checkpoints", filename="last", monitor=None, save_top_k=1,
+                                            enable_version_counter=False, every_n_train_steps=cfg.save_every_n_steps))
     callbacks += [LearningRateMonitor("step")] + list(callbacks_extra or [])
     trainer = build_trainer(cfg, loggers, callbacks, out)
     if cfg.val.get("at_start") and not cfg.ckpt_path:
