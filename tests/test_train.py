@@ -115,6 +115,18 @@ def test_a_run_killed_between_validations_resumes_at_the_step_it_reached(tiny_ro
         assert resumed["tasks"][key]["metrics"] == pytest.approx(r["metrics"], abs=1e-9), key
 
 
+def test_the_record_names_the_code_training_started_with(tiny_root, tmp_path, monkeypatch):
+    """A long run's tree may move on before its test is recorded: the commit is read when training starts."""
+    import uwe.eval.report
+    import uwe.train.run
+
+    monkeypatch.setattr(uwe.train.run, "code_version", lambda: {"commit": "at-start", "dirty": False})
+    monkeypatch.setattr(uwe.eval.report, "code_version", lambda: {"commit": "at-test", "dirty": True})
+    record = train(compose_train(tmp_path, tiny_root, "trainer.max_steps=2", "val.every_n_steps=2"))
+    assert record["code"] == {"commit": "at-start", "dirty": False}
+    assert json.loads((tmp_path / "run" / "results.json").read_text())["code"]["commit"] == "at-start"
+
+
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tiny_root, tmp_path, monkeypatch):
     real = UWEModule.graph_loss
 

@@ -140,7 +140,7 @@ def limit_rows(points: list[dict], bases: dict) -> list[tuple[str, str, list[flo
 
 def draw_limits(rows: list[tuple[str, str, list[float]]], path: Path) -> None:
     colours = {"data": "C0", "backbone": "C1", "recipe": "C2"}
-    fig, ax = plt.subplots(figsize=(8, 0.42 * len(rows) + 1.6))
+    fig, ax = plt.subplots(figsize=(9, 0.42 * len(rows) + 1.8))
     for y, (axis, name, values) in enumerate(reversed(rows)):
         ax.scatter(values, [y] * len(values), color=colours[axis], zorder=3)
         ax.text(max(values) + 0.15, y, f"{np.mean(values):.2f}" + (f" (mean of {len(values)})" if len(values) > 1 else ""),
@@ -150,8 +150,8 @@ def draw_limits(rows: list[tuple[str, str, list[float]]], path: Path) -> None:
         ax.axvline(value, color="grey", ls=":" if i else "--", lw=1, label=f"paper: {name} {value}")
     ax.set_xlabel("WorkBench-offline macro MAP (%), full test; each dot one run (seed)")
     ax.legend(fontsize=7, loc="lower right")
-    ax.set_title("What moves the number: data, backbone, recipe\n(the paper's lines: ESCO v1.2.0 and SkillMatch-1K; "
-                 "here v1.1.1 and the skillsim surrogate)", fontsize=9)
+    ax.set_title("What moves the number: data, backbone, recipe\n(the paper's lines: ESCO v1.2.0, SkillMatch-1K; "
+                 "here: v1.1.1, the skillsim surrogate)", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=130)
     plt.close(fig)

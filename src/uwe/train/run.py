@@ -19,7 +19,7 @@ from uwe.data.mix import evaluated_tasks, load_mix
 from uwe.data.tasks.registry import WORKBENCH_TASKS
 from uwe.eval.evaluate import subsample
 from uwe.eval.models.encoder import encoder_scorer
-from uwe.eval.report import format_table
+from uwe.eval.report import code_version, format_table
 from uwe.eval.run import check_subsampling, log_to_logger, run_eval
 from uwe.train.callbacks import ProgressLog
 from uwe.train.checkpoint_io import AtomicCheckpointIO
@@ -112,6 +112,7 @@ def train(cfg: DictConfig, callbacks_extra: list | None = None) -> dict:
     check_train_config(cfg)
     check_subsampling(cfg)  # the final test's settings, refused now rather than after training
     L.seed_everything(cfg.seed, workers=True)
+    code = code_version()  # the code this process trains with: the tree may move on before the test is recorded
     out = resume_folder(cfg.ckpt_path) or Path(cfg.paths.output_dir)
     if cfg.ckpt_path:
         UWEModule.load_trained(cfg.ckpt_path)  # a missing, damaged or foreign file: one clear error, before any work
@@ -167,7 +168,7 @@ def train(cfg: DictConfig, callbacks_extra: list | None = None) -> dict:
                              "sources": dict(e.graph.sources)} for e in mix}
     record = run_eval(cfg, scorer=scorer, out_dir=out,
                       extra={"checkpoint": tested, "val_curve": module.val_history, "graphs": graphs,
-                             "precision": str(trainer.precision), **extra},
+                             "precision": str(trainer.precision), "code": code, **extra},
                       unverified=catalog.unverified, tasks=tested_tasks)
     print(format_table(record))
     for logger in loggers:
