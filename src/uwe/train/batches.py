@@ -86,8 +86,3 @@ class StepLoader(DataLoader):
         if hasattr(self.dataset, "set_epoch"):
             self.dataset.set_epoch(int(state["epoch"]))
         self._skip = int(state["next"])
-
-
-def loader(dataset: Dataset, trained: Callable[[], int]) -> StepLoader:
-    """The training loader over ``dataset``'s steps (:class:`StepLoader`)."""
-    return StepLoader(dataset, trained)

@@ -25,7 +25,7 @@ from uwe.models.encoder import TextEncoder
 from uwe.models.heads import HEADS
 from uwe.models.losses import LOSSES
 from uwe.models.matryoshka import Matryoshka, check_loss
-from uwe.train.batches import MixBatches, loader
+from uwe.train.batches import MixBatches, StepLoader
 from uwe.train.mining import FalseNegativeGuard, mine_negatives
 from uwe.train.preferences import TripleBatch, TripleBatches, Triples, triple_scores
 from uwe.train.packing import inverse_order, length_chunks, pad_ids
@@ -168,7 +168,7 @@ class UWEModule(L.LightningModule):
         if self._batches is None:
             raise RuntimeError("UWEModule.attach(mix, val_tasks) (or attach_preferences) must be called before fit")
         self._batches.rank = self.global_rank
-        return loader(self._batches, lambda: self.global_step)
+        return StepLoader(self._batches, lambda: self.global_step)
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader([0], batch_size=None)  # one tick: the evaluation runs in on_validation_epoch_end
