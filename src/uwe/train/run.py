@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+import warnings
 from pathlib import Path
 
 import hydra
@@ -153,7 +154,11 @@ def train(cfg: DictConfig, callbacks_extra: list | None = None) -> dict:
     trainer = build_trainer(cfg, loggers, callbacks, out)
     if cfg.val.get("at_start") and not cfg.ckpt_path:
         trainer.validate(module, verbose=False)  # step 0 joins the val curve (not a checkpoint candidate)
-    trainer.fit(module, ckpt_path=cfg.ckpt_path)
+    with warnings.catch_warnings():
+        if cfg.ckpt_path:  # last.ckpt written at a validation's end: the restart passes that validation without
+            # rerunning it, and the best-model checkpoint warns that it found no val/macro_map (its best is restored)
+            warnings.filterwarnings("ignore", message=r"`ModelCheckpoint\(monitor='val/macro_map'\)` could not find")
+        trainer.fit(module, ckpt_path=cfg.ckpt_path)
     if not trainer.is_global_zero:
         return {}
 
