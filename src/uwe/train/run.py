@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 import warnings
 from pathlib import Path
@@ -156,8 +157,9 @@ def train(cfg: DictConfig, callbacks_extra: list | None = None) -> dict:
         trainer.validate(module, verbose=False)  # step 0 joins the val curve (not a checkpoint candidate)
     with warnings.catch_warnings():
         if cfg.ckpt_path:  # last.ckpt written at a validation's end: the restart passes that validation without
-            # rerunning it, and the best-model checkpoint warns that it found no val/macro_map (its best is restored)
-            warnings.filterwarnings("ignore", message=r"`ModelCheckpoint\(monitor='val/macro_map'\)` could not find")
+            # rerunning it, and the best-model checkpoint warns that it found no monitored metric (its best is restored)
+            warned = f"`ModelCheckpoint(monitor={checkpoints.monitor!r})` could not find the monitored key"
+            warnings.filterwarnings("ignore", re.escape(warned))
         trainer.fit(module, ckpt_path=cfg.ckpt_path)
     if not trainer.is_global_zero:
         return {}
