@@ -35,6 +35,10 @@ def test_the_band_is_the_t_interval_of_the_fitted_mean():
     half = 12.706204736 * math.sqrt(3.5)  # t(0.975, 1 degree of freedom)
     assert (low[0], high[0]) == pytest.approx((2.0 - half, 2.0 + half), rel=1e-6)
     assert math.sqrt(fit.cov[1, 1]) == pytest.approx(math.sqrt(1.5 * 3 / 6))
+    # one new run at x = 3 adds the residual variance: 3.5 + 1.5 = 5
+    low, high = fit.band([8], new_run=True)
+    assert fit.sigma2 == pytest.approx(1.5)
+    assert (low[0], high[0]) == pytest.approx((2.0 - 12.706204736 * math.sqrt(5), 2.0 + 12.706204736 * math.sqrt(5)))
 
 
 def test_too_few_runs_are_refused_with_the_reason():
@@ -79,6 +83,11 @@ def test_the_plot_script_fits_the_runs_it_finds(tmp_path):
     # 30 MAP at 40k pairs, +1 per doubling: zero-shot + 7.9 is reached after (base + 7.9 - 30) doublings
     assert macro["pairs_for_paper_gain"] == pytest.approx(40_000 * 2 ** (base["macro"] + 7.9 - 30.0))
     assert summary["fits"]["job2skill/test"]["per_doubling"] == pytest.approx(0.5)
+    # what N pairs should give: 30 at 40k, +1 per doubling; 10k and 3.3M lie outside the measured 40k to 160k
+    expect = {e["pairs"]: e for e in macro["expect"]}
+    assert expect[10_000]["map"] == pytest.approx(28.0) and expect[10_000]["extrapolated"]
+    assert expect[100_000]["run_95"] == pytest.approx([30 + math.log2(2.5)] * 2) and not expect[100_000]["extrapolated"]
+    assert "| 10,000* | 28.00 | 28.00 to 28.00 | 28.00 to 28.00 |" in (tmp_path / "out" / "results.md").read_text()
     assert summary["fits"]["macro"]["runs"] == 3 and (tmp_path / "out" / "scaling.png").stat().st_size > 10_000
     (tmp_path / "runs" / "r0" / "results.json").unlink()
     plot.main(["--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "two")])

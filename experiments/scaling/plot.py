@@ -9,7 +9,8 @@ Reads ``runs/<name>/results.json`` (``run.sh`` copies each finished run there; t
 skill2job) where at least three exist. Writes ``scaling.png`` (those runs, the fitted line with its 95% band, the
 line carried on to the paper's 3.3M pairs, and MiniLM zero-shot), ``limits.png`` (macro MAP of every run and both
 zero-shot backbones, by what it changed), ``results.json`` (the runs and each fit: MAP per doubling, the MAP it
-implies at 3.3M pairs, the pairs a +7.9 gain over zero-shot would need) and ``results.md``.
+implies at 3.3M pairs, the pairs a +7.9 gain over zero-shot would need, what a run on 10k ... 3.3M pairs should
+give) and ``results.md``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ ZERO_SHOT = {name: REPO / f"experiments/baselines/{name}_zero_shot.results.json"
 PAPER_MACRO = {"UWE": 40.2, "all-mpnet-base-v2 zero-shot": 32.3}  # the paper's table (ESCO v1.2.0, SkillMatch-1K)
 PAPER_PAIRS = 3_300_000  # the paper's job-skill pairs (TechWolf vacancies + generated pairs for rare skills)
 PAPER_GAIN = 7.9  # the paper's macro MAP gain of UWE over its zero-shot backbone
+EXPECT_PAIRS = (10_000, 30_000, 100_000, 300_000, 1_000_000, PAPER_PAIRS)  # "what should N pairs give?"
 PANELS = {"macro": "WorkBench-offline macro MAP (%)", "job2skill/test": "job2skill MAP (%)",
           "skill2job/test": "skill2job MAP (%)"}
 
@@ -77,14 +79,21 @@ def fit_line(points: list[dict], panel: str):
     return law.fit_log2([p["pairs"] for p in points], [p["map"][panel] for p in points])
 
 
-def implications(fit, base: float) -> dict:
-    """What ``fit`` says: MAP per doubling, MAP at the paper's pairs (95% band), the pairs for zero-shot + 7.9."""
+def implications(fit, base: float, measured: tuple[int, int]) -> dict:
+    """What ``fit`` says: MAP per doubling, MAP at the paper's pairs (95% band), the pairs for zero-shot + 7.9, and
+    what a run on each of ``EXPECT_PAIRS`` should give (the line, its 95% band, the 95% interval of one run, and
+    whether that is outside the ``measured`` (smallest, largest) pairs)."""
     low, high = fit.band([PAPER_PAIRS])
     need = fit.pairs_for(base + PAPER_GAIN)
+    mid, (line_low, line_high), (run_low, run_high) = (fit.predict(EXPECT_PAIRS), fit.band(EXPECT_PAIRS),
+                                                       fit.band(EXPECT_PAIRS, new_run=True))
+    expect = [{"pairs": n, "map": float(mid[i]), "line_95": [float(line_low[i]), float(line_high[i])],
+               "run_95": [float(run_low[i]), float(run_high[i])], "extrapolated": not measured[0] <= n <= measured[1]}
+              for i, n in enumerate(EXPECT_PAIRS)]
     return {"per_doubling": fit.slope, "per_doubling_se": math.sqrt(fit.cov[1, 1]), "intercept": fit.intercept,
-            "runs": fit.n, "at_paper_pairs": float(fit.predict([PAPER_PAIRS])[0]),
+            "runs": fit.n, "residual_sd": math.sqrt(fit.sigma2), "at_paper_pairs": float(fit.predict([PAPER_PAIRS])[0]),
             "at_paper_pairs_95": [float(low[0]), float(high[0])], "zero_shot": base,
-            "pairs_for_paper_gain": None if math.isinf(need) else need}
+            "pairs_for_paper_gain": None if math.isinf(need) else need, "expect": expect}
 
 
 def draw(points: list[dict], lines: dict, bases: dict, path: Path) -> None:
@@ -176,6 +185,16 @@ def markdown(points: list[dict], fits: dict) -> str:
                      f"{fit['at_paper_pairs_95'][0]:.2f} to {fit['at_paper_pairs_95'][1]:.2f}); +{PAPER_GAIN} over "
                      f"zero-shot ({fit['zero_shot']:.2f}) needs "
                      + ("never (the slope is not positive)" if need is None else f"{need:,.0f} pairs"))
+    if fits.get("macro") is not None:
+        lines += ["", "What a run on N vacancy pairs should give (macro MAP; the cpu_long recipe on MiniLM, the other "
+                  "default graphs whole; * outside the measured sizes: the line carried on):", "",
+                  "| vacancy pairs | fitted | 95% band of the line | 95% interval of one run | over MiniLM zero-shot |",
+                  "|---|---|---|---|---|"]
+        base = fits["macro"]["zero_shot"]
+        for e in fits["macro"]["expect"]:
+            lines.append(f"| {e['pairs']:,}{'*' if e['extrapolated'] else ''} | {e['map']:.2f} | "
+                         f"{e['line_95'][0]:.2f} to {e['line_95'][1]:.2f} | {e['run_95'][0]:.2f} to "
+                         f"{e['run_95'][1]:.2f} | {e['map'] - base:+.2f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -193,7 +212,8 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"no run of the plain cpu_long recipe under {args.runs}: the law has no point yet")
     bases = {backbone: zero_shot(backbone) for backbone in ZERO_SHOT}
     lines = {panel: fit_line(law_runs, panel) for panel in PANELS}
-    fits = {panel: None if line is None else implications(line, bases["minilm"][panel])
+    measured = (min(p["pairs"] for p in law_runs), max(p["pairs"] for p in law_runs))
+    fits = {panel: None if line is None else implications(line, bases["minilm"][panel], measured)
             for panel, line in lines.items()}
     args.out.mkdir(parents=True, exist_ok=True)
     draw(law_runs, lines, bases["minilm"], args.out / "scaling.png")
