@@ -76,7 +76,8 @@ def test_the_plot_script_fits_the_runs_it_finds(tmp_path):
     plot.main(["--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "out")])
     summary = json.loads((tmp_path / "out" / "results.json").read_text())
     assert [r["changed"] for r in summary["runs"]] == [{}, {}, {}, {"nodes": 512, "steps": 125}]
-    assert "| 1 | 160,000 | 42 | MiniLM, 512 nodes x 125 steps | 50.00 |" in (tmp_path / "out" / "results.md").read_text()
+    table = (tmp_path / "out" / "results.md").read_text()
+    assert "| 1 | 160,000 | 42 | MiniLM, 512 nodes x 125 steps | 50.00 |" in table
     assert (tmp_path / "out" / "limits.png").stat().st_size > 10_000
     macro = summary["fits"]["macro"]
     assert macro["per_doubling"] == pytest.approx(1.0) and macro["per_doubling_se"] == pytest.approx(0, abs=1e-9)
@@ -86,8 +87,9 @@ def test_the_plot_script_fits_the_runs_it_finds(tmp_path):
     # what N pairs should give: 30 at 40k, +1 per doubling; 10k and 3.3M lie outside the measured 40k to 160k
     expect = {e["pairs"]: e for e in macro["expect"]}
     assert expect[10_000]["map"] == pytest.approx(28.0) and expect[10_000]["extrapolated"]
-    assert expect[100_000]["run_95"] == pytest.approx([30 + math.log2(2.5)] * 2) and not expect[100_000]["extrapolated"]
-    assert "| 10,000* | 28.00 | 28.00 to 28.00 | 28.00 to 28.00 |" in (tmp_path / "out" / "results.md").read_text()
+    assert expect[100_000]["run_95"] == pytest.approx([30 + math.log2(2.5)] * 2)  # no residual: no spread
+    assert not expect[100_000]["extrapolated"]
+    assert "| 10,000* | 28.00 | 28.00 to 28.00 | 28.00 to 28.00 |" in table
     assert summary["fits"]["macro"]["runs"] == 3 and (tmp_path / "out" / "scaling.png").stat().st_size > 10_000
     (tmp_path / "runs" / "r0" / "results.json").unlink()
     plot.main(["--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "two")])

@@ -152,8 +152,8 @@ def draw_limits(rows: list[tuple[str, str, list[float]]], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(9, 0.42 * len(rows) + 1.8))
     for y, (axis, name, values) in enumerate(reversed(rows)):
         ax.scatter(values, [y] * len(values), color=colours[axis], zorder=3)
-        ax.text(max(values) + 0.15, y, f"{np.mean(values):.2f}" + (f" (mean of {len(values)})" if len(values) > 1 else ""),
-                va="center", fontsize=8)
+        mean = f"{np.mean(values):.2f}" + (f" (mean of {len(values)})" if len(values) > 1 else "")
+        ax.text(max(values) + 0.15, y, mean, va="center", fontsize=8)
     ax.set_yticks(range(len(rows)), [f"{axis}: {name}" for axis, name, _ in reversed(rows)], fontsize=8)
     for i, (name, value) in enumerate(PAPER_MACRO.items()):
         ax.axvline(value, color="grey", ls=":" if i else "--", lw=1, label=f"paper: {name} {value}")
