@@ -83,16 +83,16 @@ def implications(fit, base: float, measured: tuple[int, int]) -> dict:
     """What ``fit`` says: MAP per doubling, MAP at the paper's pairs (95% band), the pairs for zero-shot + 7.9, and
     what a run on each of ``EXPECT_PAIRS`` should give (the line, its 95% band, the 95% interval of one run, and
     whether that is outside the ``measured`` (smallest, largest) pairs)."""
-    low, high = fit.band([PAPER_PAIRS])
     need = fit.pairs_for(base + PAPER_GAIN)
     mid, (line_low, line_high), (run_low, run_high) = (fit.predict(EXPECT_PAIRS), fit.band(EXPECT_PAIRS),
                                                        fit.band(EXPECT_PAIRS, new_run=True))
     expect = [{"pairs": n, "map": float(mid[i]), "line_95": [float(line_low[i]), float(line_high[i])],
                "run_95": [float(run_low[i]), float(run_high[i])], "extrapolated": not measured[0] <= n <= measured[1]}
               for i, n in enumerate(EXPECT_PAIRS)]
+    paper = expect[EXPECT_PAIRS.index(PAPER_PAIRS)]
     return {"per_doubling": fit.slope, "per_doubling_se": math.sqrt(fit.cov[1, 1]), "intercept": fit.intercept,
-            "runs": fit.n, "residual_sd": math.sqrt(fit.sigma2), "at_paper_pairs": float(fit.predict([PAPER_PAIRS])[0]),
-            "at_paper_pairs_95": [float(low[0]), float(high[0])], "zero_shot": base,
+            "runs": fit.n, "residual_sd": math.sqrt(fit.sigma2), "at_paper_pairs": paper["map"],
+            "at_paper_pairs_95": paper["line_95"], "zero_shot": base,
             "pairs_for_paper_gain": None if math.isinf(need) else need, "expect": expect}
 
 
